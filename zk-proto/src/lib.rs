@@ -1,0 +1,1 @@
+//! The Apache ZooKeeper wire protocol.

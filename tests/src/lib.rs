@@ -1,1 +1,21 @@
-//! Test support for the workspace.
+//! Test support for the zk-rs workspace.
+//!
+//! * [`apache`] boots real Apache ZooKeeper 3.8 servers (standalone or a small ensemble) from
+//!   the Debian jars, on free loopback ports, in temporary directories, and makes sure no JVM
+//!   outlives the test (not even when the test process dies abruptly).
+//! * [`proxy`] is a fault-injecting TCP proxy to put between a client and a server: cut
+//!   connections, stall them, delay or drop bytes, refuse new connections.
+//! * [`init_tracing`] and [`wait_until`] are small helpers every integration test wants.
+//!
+//! Everything is async (tokio) and every wait is bounded.
+
+pub mod apache;
+pub mod proxy;
+mod util;
+
+pub use apache::{
+    ApacheConfig, ApacheEnsemble, ApacheError, ApacheServer, four_letter_word,
+    four_letter_word_timeout,
+};
+pub use proxy::{Direction, FaultProxy};
+pub use util::{TimedOut, init_tracing, try_wait_until, wait_until};

@@ -1,0 +1,365 @@
+//! [`ApacheConfig`]: how to run the Apache ZooKeeper JVMs.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default class path: the Debian `zookeeper` package jar (its manifest names its
+/// dependencies) plus `slf4j-simple` so the server logs (to its log file).
+pub const DEFAULT_CLASSPATH: &str =
+    "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
+
+/// Environment variable overriding the `java` executable.
+pub const JAVA_ENV: &str = "ZK_TESTKIT_JAVA";
+
+/// Environment variable overriding [`DEFAULT_CLASSPATH`].
+pub const CLASSPATH_ENV: &str = "ZK_TESTKIT_CLASSPATH";
+
+/// Main class started for every server, standalone or ensemble member.
+pub const MAIN_CLASS: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
+
+/// Configuration of Apache ZooKeeper servers started by
+/// [`ApacheServer`](super::ApacheServer) and [`ApacheEnsemble`](super::ApacheEnsemble).
+///
+/// All fields are public; the chained setters are a convenience:
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # use zk_testkit::ApacheConfig;
+/// let config = ApacheConfig::new()
+///     .tick_time(Duration::from_millis(200))
+///     .extended_types(true)
+///     .java_property("zookeeper.maxCnxns", "100");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ApacheConfig {
+    /// `tickTime`. Default 250 ms: session expiry is checked once per tick and the default
+    /// minimum session timeout is 2 ticks, so expiry tests are fast.
+    pub tick_time: Duration,
+    /// `initLimit` in ticks (ensembles only). Default 40 (10 s at the default tick).
+    pub init_limit: u32,
+    /// `syncLimit` in ticks (ensembles only). Default 20 (5 s at the default tick), generous
+    /// so a slow, loaded machine does not drop followers.
+    pub sync_limit: u32,
+    /// `minSessionTimeout`; `None` keeps the server default (2 × tick).
+    pub min_session_timeout: Option<Duration>,
+    /// `maxSessionTimeout`; default 60 s so clients asking for long sessions are not clamped
+    /// to the server default (20 × tick). `None` keeps the server default.
+    pub max_session_timeout: Option<Duration>,
+    /// `-Dzookeeper.extendedTypesEnabled=true` (needed for TTL nodes). Default off.
+    pub extended_types: bool,
+    /// `-Dreadonlymode.enabled=true` (a member cut off from its quorum serves reads). Default off.
+    pub read_only: bool,
+    /// `-Dzookeeper.DigestAuthenticationProvider.superDigest=<value>`, e.g.
+    /// `super:D/InIHSb7yEEbrWz8b9l71RjZJU=` (see [`ApacheConfig::super_user`]).
+    pub super_digest: Option<String>,
+    /// Extra Java system properties, passed as `-Dkey=value`.
+    pub java_properties: Vec<(String, String)>,
+    /// JVM options placed before the system properties. Default: small heap, serial GC,
+    /// C1 only, class-data sharing: fast start, small footprint.
+    pub jvm_options: Vec<String>,
+    /// Extra `zoo.cfg` lines, appended verbatim.
+    pub extra_config: Vec<String>,
+    /// slf4j-simple log level of the server (`trace`, `debug`, `info`, `warn`, `error`).
+    /// Default `info`; the log goes to a file in the server's temporary directory.
+    pub log_level: String,
+    /// Bound on waiting for a server (or the quorum) to serve. Default 90 s: generous,
+    /// it costs nothing when the server comes up in one second.
+    pub start_timeout: Duration,
+    /// Bound on a graceful stop (SIGTERM) before it escalates to SIGKILL. Default 20 s.
+    pub stop_timeout: Duration,
+    /// The `java` executable. Default `$ZK_TESTKIT_JAVA` or `java`.
+    pub java: PathBuf,
+    /// The class path. Default `$ZK_TESTKIT_CLASSPATH` or [`DEFAULT_CLASSPATH`].
+    pub classpath: String,
+}
+
+impl Default for ApacheConfig {
+    fn default() -> Self {
+        Self {
+            tick_time: Duration::from_millis(250),
+            init_limit: 40,
+            sync_limit: 20,
+            min_session_timeout: None,
+            max_session_timeout: Some(Duration::from_secs(60)),
+            extended_types: false,
+            read_only: false,
+            super_digest: None,
+            java_properties: Vec::new(),
+            jvm_options: [
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Xshare:auto",
+                "-XX:-UsePerfData",
+                "-Djava.net.preferIPv4Stack=true",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+            extra_config: Vec::new(),
+            log_level: "info".to_owned(),
+            start_timeout: Duration::from_secs(90),
+            stop_timeout: Duration::from_secs(20),
+            java: std::env::var_os(JAVA_ENV)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("java")),
+            classpath: std::env::var(CLASSPATH_ENV)
+                .unwrap_or_else(|_| DEFAULT_CLASSPATH.to_owned()),
+        }
+    }
+}
+
+impl ApacheConfig {
+    /// The defaults (see the field docs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`tick_time`](Self::tick_time).
+    pub fn tick_time(mut self, tick: Duration) -> Self {
+        self.tick_time = tick;
+        self
+    }
+
+    /// Sets [`init_limit`](Self::init_limit) and [`sync_limit`](Self::sync_limit), in ticks.
+    pub fn limits(mut self, init_limit: u32, sync_limit: u32) -> Self {
+        self.init_limit = init_limit;
+        self.sync_limit = sync_limit;
+        self
+    }
+
+    /// Sets the session timeout bounds (`None` = server default).
+    pub fn session_timeouts(mut self, min: Option<Duration>, max: Option<Duration>) -> Self {
+        self.min_session_timeout = min;
+        self.max_session_timeout = max;
+        self
+    }
+
+    /// Turns extended types (TTL nodes) on or off.
+    pub fn extended_types(mut self, on: bool) -> Self {
+        self.extended_types = on;
+        self
+    }
+
+    /// Turns read-only mode on or off.
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
+        self
+    }
+
+    /// Sets the raw super digest (`user:base64(sha1("user:password"))`).
+    pub fn super_digest(mut self, digest: impl Into<String>) -> Self {
+        self.super_digest = Some(digest.into());
+        self
+    }
+
+    /// Makes `user` with `password` the super user (computes the digest ZooKeeper expects).
+    pub fn super_user(self, user: &str, password: &str) -> Self {
+        let digest = super_digest_of(user, password);
+        self.super_digest(digest)
+    }
+
+    /// Adds a Java system property (`-Dkey=value`).
+    pub fn java_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.java_properties.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds a verbatim `zoo.cfg` line (e.g. `"snapCount=10"`).
+    pub fn config_line(mut self, line: impl Into<String>) -> Self {
+        self.extra_config.push(line.into());
+        self
+    }
+
+    /// Sets the server log level (slf4j-simple).
+    pub fn log_level(mut self, level: impl Into<String>) -> Self {
+        self.log_level = level.into();
+        self
+    }
+
+    /// Sets the bound on waiting for the server(s) to serve.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// The `zoo.cfg` lines common to standalone servers and ensemble members.
+    pub(crate) fn common_cfg(&self, data_dir: &std::path::Path, client_port: u16) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "tickTime={}", self.tick_time.as_millis().max(1));
+        let _ = writeln!(s, "dataDir={}", data_dir.display());
+        let _ = writeln!(s, "clientPort={client_port}");
+        let _ = writeln!(s, "clientPortAddress=127.0.0.1");
+        let _ = writeln!(s, "clientPortListenBacklog=1024");
+        let _ = writeln!(s, "admin.enableServer=false");
+        let _ = writeln!(s, "4lw.commands.whitelist=*");
+        if let Some(t) = self.min_session_timeout {
+            let _ = writeln!(s, "minSessionTimeout={}", t.as_millis());
+        }
+        if let Some(t) = self.max_session_timeout {
+            let _ = writeln!(s, "maxSessionTimeout={}", t.as_millis());
+        }
+        s
+    }
+
+    /// The JVM command line (without the config file argument).
+    pub(crate) fn java_command(&self, cfg_path: &std::path::Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![self.java.clone().into_os_string()];
+        args.extend(self.jvm_options.iter().map(OsString::from));
+        let mut props: Vec<(String, String)> = vec![
+            ("zookeeper.admin.enableServer".into(), "false".into()),
+            // Tests need no fsync durability against power loss, only against process death.
+            ("zookeeper.forceSync".into(), "no".into()),
+            // Do not preallocate 64 MiB per transaction log.
+            ("zookeeper.preAllocSize".into(), "1024".into()),
+            (
+                "org.slf4j.simpleLogger.defaultLogLevel".into(),
+                self.log_level.clone(),
+            ),
+            ("org.slf4j.simpleLogger.showDateTime".into(), "true".into()),
+            (
+                "org.slf4j.simpleLogger.dateTimeFormat".into(),
+                "HH:mm:ss.SSS".into(),
+            ),
+        ];
+        if self.extended_types {
+            props.push(("zookeeper.extendedTypesEnabled".into(), "true".into()));
+        }
+        if self.read_only {
+            props.push(("readonlymode.enabled".into(), "true".into()));
+        }
+        if let Some(d) = &self.super_digest {
+            props.push((
+                "zookeeper.DigestAuthenticationProvider.superDigest".into(),
+                d.clone(),
+            ));
+        }
+        props.extend(self.java_properties.iter().cloned());
+        args.extend(
+            props
+                .into_iter()
+                .map(|(k, v)| OsString::from(format!("-D{k}={v}"))),
+        );
+        args.push("-cp".into());
+        args.push(self.classpath.clone().into());
+        args.push(MAIN_CLASS.into());
+        args.push(cfg_path.as_os_str().to_owned());
+        args
+    }
+}
+
+/// The digest ZooKeeper's `DigestAuthenticationProvider` stores for `user`/`password`:
+/// `user:base64(sha1("user:password"))`.
+pub fn super_digest_of(user: &str, password: &str) -> String {
+    let hash = sha1(format!("{user}:{password}").as_bytes());
+    format!("{user}:{}", base64(&hash))
+}
+
+fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    let mut msg = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (hv, v) in h.iter_mut().zip([a, b, c, d, e]) {
+            *hv = hv.wrapping_add(v);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (chunk, v) in out.chunks_exact_mut(4).zip(h) {
+        chunk.copy_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_known_vectors() {
+        let hex = |b: [u8; 20]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            hex(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+    }
+
+    #[test]
+    fn base64_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+    }
+
+    #[test]
+    fn zookeeper_super_digest() {
+        // Value printed by `DigestAuthenticationProvider super:test` (ZooKeeper docs).
+        assert_eq!(
+            super_digest_of("super", "test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
+    }
+}

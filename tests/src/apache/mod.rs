@@ -296,11 +296,12 @@ impl ApacheServer {
     /// Starts a server with `config` and waits until it serves (`Mode: standalone`).
     pub async fn start_with(config: ApacheConfig) -> Result<Self, ApacheError> {
         let dir = temp_dir("zk-testkit-standalone-")?;
-        let node =
-            Node::new("standalone server".into(), dir.path()).map_err(|e| ApacheError::Io {
+        let node = Node::new("standalone server".into(), dir.path(), dir.path()).map_err(|e| {
+            ApacheError::Io {
                 context: "creating the data directory".into(),
                 source: e,
-            })?;
+            }
+        })?;
         let mut nodes = [node];
         let mut last_tail = String::new();
         for _ in 0..MAX_START_ATTEMPTS {
@@ -473,6 +474,7 @@ impl ApacheEnsemble {
             let node = Node::new(
                 format!("member {i} (myid {})", i + 1),
                 &dir.path().join(format!("node{}", i + 1)),
+                dir.path(),
             )
             .map_err(|e| ApacheError::Io {
                 context: "creating a member directory".into(),
@@ -647,6 +649,33 @@ impl ApacheEnsemble {
                     what: "a leader".into(),
                     timeout,
                     detail: format!("member modes: {modes:?}"),
+                });
+            }
+            backoff.pause().await;
+        }
+    }
+
+    /// Waits (bounded) until member `index` serves in a mode accepted by `accept` (e.g.
+    /// `|m| m == "read-only"`); returns that mode.
+    pub async fn wait_for_mode(
+        &self,
+        index: usize,
+        timeout: Duration,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<String, ApacheError> {
+        self.check(index)?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut backoff = Backoff::new();
+        loop {
+            let mode = self.mode(index).await;
+            if let Some(m) = mode.as_deref().filter(|m| accept(m)) {
+                return Ok(m.to_owned());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApacheError::Timeout {
+                    what: format!("member {index} to serve in the expected mode"),
+                    timeout,
+                    detail: format!("last mode: {mode:?}"),
                 });
             }
             backoff.pause().await;

@@ -72,13 +72,16 @@ pub(crate) struct Node {
     pub(crate) log_path: PathBuf,
     pub(crate) data_dir: PathBuf,
     pub(crate) client_port: u16,
+    /// Removed by the JVM wrapper if the test process dies abruptly.
+    cleanup_dir: PathBuf,
     starts: u32,
     pub(crate) proc: Option<JvmProcess>,
 }
 
 impl Node {
-    /// Creates `dir/data` and names the config and log files in `dir`.
-    pub(crate) fn new(name: String, dir: &Path) -> io::Result<Self> {
+    /// Creates `dir/data` and names the config and log files in `dir`. `cleanup_dir` (the
+    /// temporary directory holding `dir`) is removed if the test process dies abruptly.
+    pub(crate) fn new(name: String, dir: &Path, cleanup_dir: &Path) -> io::Result<Self> {
         let data_dir = dir.join("data");
         std::fs::create_dir_all(&data_dir)?;
         Ok(Self {
@@ -87,6 +90,7 @@ impl Node {
             log_path: dir.join("server.log"),
             data_dir,
             client_port: 0,
+            cleanup_dir: cleanup_dir.to_owned(),
             starts: 0,
             proc: None,
         })
@@ -142,7 +146,7 @@ impl Node {
         }
         let command = config.java_command(&self.cfg_path);
         tracing::debug!(node = %self.name, port = self.client_port, "starting ZooKeeper JVM");
-        let proc = JvmProcess::spawn(&command, &self.log_path)
+        let proc = JvmProcess::spawn(&command, &self.log_path, &self.cleanup_dir)
             .map_err(|e| self.io_err("starting the JVM", e))?;
         self.proc = Some(proc);
         Ok(())

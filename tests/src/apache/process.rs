@@ -11,6 +11,10 @@
 //!   when *we* have reaped the wrapper, the JVM is gone and reaped too.
 //!
 //! We never signal the wrapper itself (that would orphan the JVM). No `unsafe` is needed.
+//!
+//! When the wrapper finds, after the JVM is gone, that its parent (the test process) has
+//! died, it also removes the server's temporary directory, which the test process could not
+//! (only paths containing `zk-testkit-` are ever removed).
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
@@ -24,7 +28,8 @@ use std::time::{Duration, Instant};
 const WRAPPER: &str = r#"
 exec 3<&0
 log=$1
-shift
+cleanup=$2
+shift 2
 "$@" </dev/null 3<&- >>"$log" 2>&1 &
 child=$!
 (
@@ -42,6 +47,13 @@ echo "$child"
 wait "$child"
 status=$?
 kill "$watcher" 2>/dev/null
+# Field 4 of /proc/self/stat is the current parent: it changes when the test process dies.
+parent=$(cut -d' ' -f4 "/proc/$$/stat" 2>/dev/null)
+if [ -n "$parent" ] && [ "$parent" != "$PPID" ]; then
+  case "$cleanup" in
+    *zk-testkit-*) rm -rf "$cleanup" 2>/dev/null ;;
+  esac
+fi
 exit "$status"
 "#;
 
@@ -56,7 +68,8 @@ pub(crate) struct JvmProcess {
 
 impl JvmProcess {
     /// Starts `command` (program and arguments) with stdout/stderr appended to `log_path`.
-    pub(crate) fn spawn(command: &[OsString], log_path: &Path) -> io::Result<Self> {
+    /// `cleanup` is removed by the wrapper if the test process dies before the JVM.
+    pub(crate) fn spawn(command: &[OsString], log_path: &Path, cleanup: &Path) -> io::Result<Self> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -66,6 +79,7 @@ impl JvmProcess {
             .arg(WRAPPER)
             .arg("zk-testkit-jvm")
             .arg(log_path)
+            .arg(cleanup)
             .args(command)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

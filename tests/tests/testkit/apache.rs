@@ -160,6 +160,33 @@ async fn start_failure_reports_the_server_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_retries_while_the_port_is_taken() {
+    init_tracing();
+    let mut server = ApacheServer::start().await.unwrap();
+    server.kill().await.unwrap();
+    // Someone else takes the port; release it only once the server has tripped over it.
+    let squatter = std::net::TcpListener::bind(server.addr()).unwrap();
+    let log_path = server.log_path().to_path_buf();
+    let release = tokio::spawn(async move {
+        wait_until(JVM_WAIT, "the server to report the port clash", || async {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let current = log.rsplit("=== zk-testkit: starting").next().unwrap_or("");
+            current.contains("Address already in use")
+        })
+        .await;
+        drop(squatter);
+    });
+    server.restart().await.unwrap();
+    release.await.unwrap();
+    assert_eq!(server.four_letter_word("ruok").await.unwrap(), "imok");
+    let log = server.log_tail(10_000);
+    assert!(
+        log.contains("Address already in use"),
+        "no clash in the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_test_does_not_leave_its_jvm_behind() {
     init_tracing();
     let (pid_tx, pid_rx) = tokio::sync::oneshot::channel();
@@ -187,7 +214,11 @@ async fn child_process_holding_a_server() {
         return;
     }
     let server = ApacheServer::start().await.unwrap();
-    println!("JVM_PID={}", server.pid().unwrap());
+    println!(
+        "JVM_PID={} DIR={}",
+        server.pid().unwrap(),
+        server.dir().display()
+    );
     std::future::pending::<()>().await;
 }
 
@@ -214,8 +245,12 @@ async fn test_process_killed_by_sigkill_leaves_no_jvm() {
             .lines()
             .map_while(Result::ok)
             .find_map(|l| {
-                l.split_once("JVM_PID=")
-                    .and_then(|(_, p)| p.trim().parse::<u32>().ok())
+                let (_, rest) = l.split_once("JVM_PID=")?;
+                let (pid, dir) = rest.split_once(" DIR=")?;
+                Some((
+                    pid.parse::<u32>().ok()?,
+                    std::path::PathBuf::from(dir.trim()),
+                ))
             })
     });
     let pid = match tokio::time::timeout(JVM_WAIT + Duration::from_secs(30), pid).await {
@@ -223,7 +258,7 @@ async fn test_process_killed_by_sigkill_leaves_no_jvm() {
         // Killing the child ends the blocking read, so the runtime can shut down.
         Err(_) => None,
     };
-    let Some(pid) = pid else {
+    let Some((pid, dir)) = pid else {
         let _ = child.kill();
         let status = child.wait();
         panic!("child did not report a JVM pid in time (child status: {status:?})");
@@ -233,4 +268,11 @@ async fn test_process_killed_by_sigkill_leaves_no_jvm() {
     child.kill().unwrap();
     child.wait().unwrap();
     wait_gone(&[pid]).await;
+    // The wrapper also removes the temporary directory the dead process could not.
+    wait_until(
+        JVM_WAIT,
+        format!("{} to be removed", dir.display()),
+        || async { !dir.exists() },
+    )
+    .await;
 }

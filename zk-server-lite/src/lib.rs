@@ -1,5 +1,62 @@
 //! A lightweight ZooKeeper-compatible server for tests and development.
 //!
-//! Work in progress: the standalone server arrives with the server issue.
+//! Built the way Apache ZooKeeper is, ready for a Zab quorum: a **prep** stage turns each
+//! write into a transaction with a zxid (validation, ACL checks, versions, sequential names,
+//! ephemeral owner; session create/close are transactions too), a **log** stage stores it
+//! (in memory for now, behind [`storage::TxnLog`]), and a deterministic **apply** stage turns
+//! committed transactions into tree changes, replies and watch notifications. The core has
+//! no sockets and reads no clock: time is passed in, so it is unit tested (and later
+//! simulated) on its own.
+//!
+//! # Layout
+//!
+//! | module | job |
+//! |---|---|
+//! | [`data_tree`] | znodes, Stat bookkeeping (cversion quirk included), apply a txn → result + events |
+//! | [`txn`] | transaction types (Apache's `TxnHeader` + txn records) |
+//! | [`prep`] | request → txn or error code, with Apache's check order |
+//! | [`acl`] | world/auth/digest/ip schemes, super digest, checks, ACL fix-up |
+//! | [`sessions`] | session table, ids, passwords, expiry on tick boundaries |
+//! | [`watches`] | one-shot, persistent and recursive watch tables |
+//! | [`storage`] | txn-log and snapshot traits with in-memory implementations |
+//! | [`core`] | the state machine: connect/request/tick in, frames per connection out |
+//! | [`listener`] | tokio TCP accept loop, one task per connection, bounded output queues |
+//! | [`four_letter`] | `ruok`, `srvr`, `stat`, `mntr`, `conf`, `cons`, `wchs`, `envi`, `isro`, … |
+//! | [`config`] | `zoo.cfg` parsing |
+//! | [`server`] | the embeddable [`Server`]: start on `127.0.0.1:0`, fault controls, stop |
+//!
+//! The binary `zk-server-lite <zoo.cfg>` runs a standalone server from a config file.
+//!
+//! # Embedding
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = zk_server_lite::Server::builder().start().await?;
+//! println!("connect to {}", server.addr());
+//! server.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod acl;
+pub mod config;
+pub mod core;
+pub mod data_tree;
+pub mod four_letter;
+pub mod listener;
+pub mod prep;
+pub mod server;
+pub mod sessions;
+pub mod storage;
+pub mod txn;
+pub mod watches;
 
 pub use zk_proto as proto;
+
+pub use crate::core::{Core, CoreConfig, Now, Output};
+// SERVER_REEXPORT
+
+/// Identifies one client connection inside the server.
+pub type ConnId = u64;

@@ -185,6 +185,12 @@ impl ApacheConfig {
         self
     }
 
+    /// Sets the bound on a graceful stop before it escalates to SIGKILL.
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
     /// The `zoo.cfg` lines common to standalone servers and ensemble members.
     pub(crate) fn common_cfg(&self, data_dir: &std::path::Path, client_port: u16) -> String {
         let mut s = String::new();

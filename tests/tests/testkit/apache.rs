@@ -160,6 +160,39 @@ async fn start_failure_reports_the_server_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_options_reach_the_server() {
+    init_tracing();
+    let config = ApacheConfig::new()
+        .tick_time(Duration::from_millis(200))
+        .session_timeouts(
+            Some(Duration::from_millis(400)),
+            Some(Duration::from_secs(30)),
+        )
+        .extended_types(true)
+        .read_only(true)
+        .super_user("super", "test")
+        .java_property("zookeeper.maxCnxns", "500")
+        .config_line("snapCount=1000")
+        .log_level("warn");
+    let server = ApacheServer::start_with(config).await.unwrap();
+    let conf = server.four_letter_word("conf").await.unwrap();
+    for expected in [
+        "tickTime=200",
+        "minSessionTimeout=400",
+        "maxSessionTimeout=30000",
+    ] {
+        assert!(
+            conf.contains(expected),
+            "{expected} missing from conf:\n{conf}"
+        );
+    }
+    // Read-only mode enables `isro`, which a read-write standalone server answers with rw.
+    assert_eq!(server.four_letter_word("isro").await.unwrap(), "rw");
+    let zoo_cfg = std::fs::read_to_string(server.dir().join("zoo.cfg")).unwrap();
+    assert!(zoo_cfg.contains("snapCount=1000"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_retries_while_the_port_is_taken() {
     init_tracing();
     let mut server = ApacheServer::start().await.unwrap();

@@ -1,0 +1,211 @@
+//! [`ClientBuilder`]: every connection setting, with [`Client::connect`] as the shortcut for
+//! the defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use bytes::Bytes;
+use zk_proto::Chroot;
+use zk_proto::codec::JUTE_MAX_BUFFER;
+use zk_proto::frame::DEFAULT_MAX_FRAME_LEN;
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::hosts::{ConnectString, HostSpec};
+use crate::transport::{Connector, tcp_connector};
+
+/// The default requested session timeout.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings shared by the client handles and the session task.
+pub(crate) struct Config {
+    pub(crate) hosts: Vec<HostSpec>,
+    pub(crate) chroot: Chroot,
+    pub(crate) session_timeout: Duration,
+    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) read_only: bool,
+    pub(crate) fail_fast: bool,
+    pub(crate) max_frame_out: usize,
+    pub(crate) max_frame_in: usize,
+    pub(crate) reconnect_backoff: ExponentialBuilder,
+    pub(crate) auths: Vec<(String, Bytes)>,
+    pub(crate) connector: Connector,
+}
+
+/// Builds a [`Client`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_client::Client;
+///
+/// # async fn demo() -> Result<(), zk_client::Error> {
+/// let client = Client::builder("zk1:2181,zk2:2181,zk3:2181/app")
+///     .session_timeout(Duration::from_secs(10))
+///     .request_timeout(Duration::from_secs(5))
+///     .auth("digest", "user:secret")
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct ClientBuilder {
+    connect_string: String,
+    session_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    attempt_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+    read_only: bool,
+    fail_fast: bool,
+    max_request_size: usize,
+    max_reply_size: usize,
+    backoff: (Duration, Duration),
+    auths: Vec<(String, Bytes)>,
+    connector: Connector,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("connect_string", &self.connect_string)
+            .field("session_timeout", &self.session_timeout)
+            .field("read_only", &self.read_only)
+            .field("fail_fast", &self.fail_fast)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder for the connect string `h1:p1,h2:p2/chroot` (see
+    /// [`ConnectString`]).
+    pub fn new(connect_string: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            connect_string: connect_string.into(),
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            connect_timeout: None,
+            attempt_timeout: None,
+            request_timeout: None,
+            read_only: false,
+            fail_fast: false,
+            max_request_size: JUTE_MAX_BUFFER,
+            max_reply_size: DEFAULT_MAX_FRAME_LEN,
+            backoff: (Duration::from_millis(50), Duration::from_secs(2)),
+            auths: Vec::new(),
+            connector: tcp_connector(),
+        }
+    }
+
+    /// The session timeout to ask for (default 30 s). The server clamps it to its
+    /// `[minSessionTimeout, maxSessionTimeout]`; [`Client::session_timeout`] tells the
+    /// negotiated value.
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// How long [`connect`](Self::connect) waits for the first session (default: the
+    /// session timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long one server may take to accept the TCP connection and answer the handshake
+    /// (default: the session timeout divided by the number of hosts, at least 500 ms).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a request issued while disconnected waits for a connection before failing
+    /// with [`Error::Timeout`] (default: the session timeout).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Accept read-only servers (`canBeReadOnly`): when only a partitioned server is
+    /// reachable, reads keep working and the state is
+    /// [`SessionState::ReadOnly`](crate::SessionState::ReadOnly).
+    pub fn read_only(mut self, allow: bool) -> Self {
+        self.read_only = allow;
+        self
+    }
+
+    /// Fail [`connect`](Self::connect) as soon as one full round of hosts failed, instead
+    /// of retrying until the connect timeout.
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
+    /// The largest request frame sent (default `jute.maxbuffer`, 1 048 575 bytes, what the
+    /// server accepts by default). Larger requests fail with [`Error::TooLarge`] without
+    /// being sent.
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes;
+        self
+    }
+
+    /// The largest reply frame accepted (default 2 × `jute.maxbuffer`); a larger one drops
+    /// the connection.
+    pub fn max_reply_size(mut self, bytes: usize) -> Self {
+        self.max_reply_size = bytes;
+        self
+    }
+
+    /// Back-off between two full rounds of failed hosts: exponential with jitter from `min`
+    /// up to `max` (default 50 ms to 2 s).
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = (min, max.max(min));
+        self
+    }
+
+    /// Credentials sent on every connection before anything else, e.g.
+    /// `auth("digest", "user:password")`.
+    pub fn auth(mut self, scheme: impl Into<String>, auth: impl Into<Bytes>) -> Self {
+        self.auths.push((scheme.into(), auth.into()));
+        self
+    }
+
+    /// Replaces how connections are opened (default: TCP), e.g. to go through a test
+    /// network.
+    pub fn connector(mut self, connector: Connector) -> Self {
+        self.connector = connector;
+        self
+    }
+
+    /// Connects: resolves the hosts, opens a session and returns once it is established.
+    ///
+    /// # Errors
+    ///
+    /// A bad connect string ([`Error::InvalidConnectString`], [`Error::InvalidPath`]);
+    /// [`Error::Timeout`] if no session was established within the connect timeout; with
+    /// [`fail_fast`](Self::fail_fast), the last connection error after one round.
+    pub async fn connect(self) -> Result<Client, Error> {
+        let parsed = ConnectString::parse(&self.connect_string)?;
+        let reconnect_backoff = ExponentialBuilder::default()
+            .with_min_delay(self.backoff.0)
+            .with_max_delay(self.backoff.1)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
+        let config = Config {
+            hosts: parsed.hosts().to_vec(),
+            chroot: parsed.chroot().clone(),
+            session_timeout: self.session_timeout,
+            attempt_timeout: self.attempt_timeout,
+            request_timeout: self.request_timeout.unwrap_or(self.session_timeout),
+            read_only: self.read_only,
+            fail_fast: self.fail_fast,
+            max_frame_out: self.max_request_size,
+            max_frame_in: self.max_reply_size,
+            reconnect_backoff,
+            auths: self.auths,
+            connector: self.connector,
+        };
+        let connect_timeout = self.connect_timeout.unwrap_or(self.session_timeout);
+        Client::start(Arc::new(config), connect_timeout).await
+    }
+}

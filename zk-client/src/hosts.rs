@@ -1,0 +1,255 @@
+//! The connect string (`h1:p1,h2:p2/chroot`) and the host list the session cycles through.
+//!
+//! Parsing follows Java's `ConnectStringParser`: hosts are separated by commas, a missing
+//! port means 2181, IPv6 literals are written in brackets (`[::1]:2181`), and everything from
+//! the first `/` on is the chroot (a lone `/` means none). Hosts are resolved (every address
+//! of every name) and shuffled at the start of each round, so a DNS change is picked up and
+//! clients spread over the ensemble; between two full rounds without success the session
+//! backs off.
+//!
+//! ```
+//! use zk_client::ConnectString;
+//!
+//! let cs = ConnectString::parse("zk1:2181,zk2,[::1]:2182/app")?;
+//! assert_eq!(cs.hosts()[1].port, 2181);
+//! assert_eq!(cs.hosts()[2].host, "::1");
+//! assert_eq!(cs.chroot().as_str(), Some("/app"));
+//! # Ok::<(), zk_client::Error>(())
+//! ```
+
+use std::net::SocketAddr;
+
+use rand::seq::SliceRandom;
+use zk_proto::Chroot;
+
+use crate::error::Error;
+
+/// The port used when a host has none.
+pub const DEFAULT_PORT: u16 = 2181;
+
+/// One `host:port` of a connect string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostSpec {
+    /// A name or an IP literal (IPv6 without brackets).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+/// A parsed connect string: the hosts and the chroot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectString {
+    hosts: Vec<HostSpec>,
+    chroot: Chroot,
+}
+
+impl ConnectString {
+    /// Parses `h1:p1,h2:p2/chroot`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConnectString`] for an empty host list, an empty host or a bad port,
+    /// [`Error::InvalidPath`] for a bad chroot.
+    pub fn parse(s: &str) -> Result<ConnectString, Error> {
+        let s = s.trim();
+        let (hosts_part, chroot) = match s.find('/') {
+            Some(at) => {
+                let chroot_str = &s[at..];
+                let chroot =
+                    Chroot::parse(chroot_str).map_err(|e| Error::invalid_path(chroot_str, e))?;
+                (&s[..at], chroot)
+            }
+            None => (s, Chroot::none()),
+        };
+        let mut hosts = Vec::new();
+        for part in hosts_part.split(',') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            hosts.push(parse_host(part)?);
+        }
+        if hosts.is_empty() {
+            return Err(Error::InvalidConnectString(format!("no host in {s:?}")));
+        }
+        Ok(ConnectString { hosts, chroot })
+    }
+
+    /// The hosts, in the order given.
+    pub fn hosts(&self) -> &[HostSpec] {
+        &self.hosts
+    }
+
+    /// The chroot (possibly none).
+    pub fn chroot(&self) -> &Chroot {
+        &self.chroot
+    }
+}
+
+fn parse_host(part: &str) -> Result<HostSpec, Error> {
+    let bad = |why: &str| Error::InvalidConnectString(format!("{part:?}: {why}"));
+    let parse_port = |p: &str| p.parse::<u16>().map_err(|_| bad("invalid port"));
+    let (host, port) = if let Some(rest) = part.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+        let port = match after {
+            "" => DEFAULT_PORT,
+            _ => parse_port(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| bad("junk after ']'"))?,
+            )?,
+        };
+        (host, port)
+    } else if part.matches(':').count() > 1 {
+        // A bare IPv6 literal without a port.
+        (part, DEFAULT_PORT)
+    } else {
+        match part.rsplit_once(':') {
+            Some((host, "")) => (host, DEFAULT_PORT),
+            Some((host, port)) => (host, parse_port(port)?),
+            None => (part, DEFAULT_PORT),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("empty host"));
+    }
+    Ok(HostSpec {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// Cycles through the resolved, shuffled addresses of the connect string's hosts.
+///
+/// [`HostList::next`] hands out one address at a time; `None` means a full round ended
+/// without success (the caller backs off, then calls [`HostList::start_round`] again).
+#[derive(Debug)]
+pub(crate) struct HostList {
+    specs: Vec<HostSpec>,
+    round: Vec<SocketAddr>,
+    pos: usize,
+}
+
+impl HostList {
+    pub(crate) fn new(specs: Vec<HostSpec>) -> HostList {
+        HostList {
+            specs,
+            round: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// The number of host specs (used to share the connect timeout).
+    pub(crate) fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Resolves every host and shuffles the addresses for a new round. Hosts that fail to
+    /// resolve are skipped (logged at debug).
+    pub(crate) async fn start_round(&mut self) {
+        let mut addrs = Vec::new();
+        for spec in &self.specs {
+            match tokio::net::lookup_host((spec.host.as_str(), spec.port)).await {
+                Ok(found) => {
+                    for addr in found {
+                        if !addrs.contains(&addr) {
+                            addrs.push(addr);
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(host = %spec.host, port = spec.port, %error, "cannot resolve host");
+                }
+            }
+        }
+        self.set_round(addrs);
+    }
+
+    pub(crate) fn set_round(&mut self, mut addrs: Vec<SocketAddr>) {
+        addrs.shuffle(&mut rand::rng());
+        self.round = addrs;
+        self.pos = 0;
+    }
+
+    /// The next address of the current round, or `None` at its end.
+    pub(crate) fn next(&mut self) -> Option<SocketAddr> {
+        let addr = self.round.get(self.pos).copied();
+        if addr.is_some() {
+            self.pos += 1;
+        }
+        addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(host: &str, port: u16) -> HostSpec {
+        HostSpec {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn parses_hosts_ports_and_chroot() {
+        let cs = ConnectString::parse("a:1,b, c:3 /x/y").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cs.hosts(), &[spec("a", 1), spec("b", 2181), spec("c", 3)]);
+        assert_eq!(cs.chroot().as_str(), Some("/x/y"));
+
+        let cs =
+            ConnectString::parse("[::1]:2182,[fe80::1],::1/").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cs.hosts(),
+            &[spec("::1", 2182), spec("fe80::1", 2181), spec("::1", 2181)]
+        );
+        assert!(cs.chroot().is_none());
+
+        let cs = ConnectString::parse("127.0.0.1:").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cs.hosts(), &[spec("127.0.0.1", 2181)]);
+    }
+
+    #[test]
+    fn rejects_bad_strings() {
+        for bad in ["", ",", "/app", "a:x", "a:70000", "[::1", "[::1]x", ":2181"] {
+            assert!(
+                matches!(
+                    ConnectString::parse(bad),
+                    Err(Error::InvalidConnectString(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            ConnectString::parse("a:1/app/"),
+            Err(Error::InvalidPath { .. })
+        ));
+        assert!(matches!(
+            ConnectString::parse("a:1/app//b"),
+            Err(Error::InvalidPath { .. })
+        ));
+    }
+
+    #[test]
+    fn host_list_cycles_a_shuffled_round() {
+        let mut list = HostList::new(vec![spec("a", 1)]);
+        assert_eq!(list.next(), None);
+        let addrs: Vec<SocketAddr> = (1..=5)
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .collect();
+        list.set_round(addrs.clone());
+        let mut seen: Vec<SocketAddr> = std::iter::from_fn(|| list.next()).collect();
+        seen.sort();
+        assert_eq!(seen, addrs);
+        assert_eq!(list.next(), None);
+    }
+
+    #[tokio::test]
+    async fn resolves_localhost() {
+        let mut list = HostList::new(vec![spec("127.0.0.1", 2181)]);
+        list.start_round().await;
+        assert_eq!(list.next(), Some(SocketAddr::from(([127, 0, 0, 1], 2181))));
+        assert_eq!(list.next(), None);
+    }
+}

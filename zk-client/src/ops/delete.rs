@@ -1,0 +1,41 @@
+//! `delete`.
+
+use std::future::Future;
+
+use zk_proto::records::DeleteRequest;
+use zk_proto::{OpCode, Request};
+
+use crate::client::{Client, decode_reply};
+use crate::error::Error;
+
+impl Client {
+    /// Deletes a node if its version matches (`None`: any version).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NotEmpty`], [`Error::NoAuth`],
+    /// [`Error::InvalidPath`], and the connection errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// client.delete("/jobs/done", None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn delete(
+        &self,
+        path: &str,
+        version: Option<i32>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static + use<> {
+        let request = self.server_path(path).map(|path| {
+            Request::Delete(DeleteRequest {
+                path,
+                version: super::version(version),
+            })
+        });
+        let reply = self.submit(request, None);
+        async move {
+            decode_reply(reply.await?, OpCode::Delete)?;
+            Ok(())
+        }
+    }
+}

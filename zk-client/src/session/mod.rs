@@ -1,0 +1,552 @@
+//! The session task: the only long-lived task of a client.
+//!
+//! ```text
+//!            ┌────────────── connect loop ───────────────┐
+//!  start ──▶ │ next host (resolved, shuffled; back-off    │── handshake ok ──▶ serve loop
+//!            │ between full rounds) → TCP → ConnectRequest│                     │
+//!            └───────────────▲────────────────────────────┘                     │
+//!                            └──────── connection lost (Suspended) ◀────────────┘
+//!  terminal: server says expired, local expiry, auth failed, close(), last handle dropped
+//! ```
+//!
+//! While disconnected, commands wait in a queue (each bounded by the request timeout) and are
+//! sent after the next handshake, behind the auth packets and the `setWatches` batches. The
+//! serve loop is one `tokio::select!` over the socket, the command channel, a ping timer
+//! (a third of the negotiated timeout, at most 10 s) and a read timeout (two thirds), and
+//! delegates all protocol work to the sans-io [`core::Core`].
+
+pub(crate) mod core;
+pub(crate) mod pending;
+pub(crate) mod state;
+pub(crate) mod watches;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep, sleep_until};
+use tracing::Instrument;
+use zk_proto::records::AuthPacket;
+
+use self::core::{Core, Fatal, FrameEvent, Negotiated, Outgoing, parse_connect_response};
+pub use self::state::{LostReason, SessionState};
+use self::state::{Transition, next_state};
+use crate::builder::Config;
+use crate::error::Error;
+use crate::hosts::HostList;
+use crate::transport::{Connector, Stream};
+
+/// The most time between two pings (the Java client's `MAX_SEND_PING_INTERVAL`).
+const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
+/// The shortest per-server connect timeout.
+const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How many queued commands the serve loop takes in one go.
+const COMMAND_BATCH: usize = 256;
+
+/// A message from a client handle to the session task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Request(Outgoing),
+    AddAuth {
+        packet: AuthPacket,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// What the first handshake established.
+#[derive(Debug, Clone)]
+pub(crate) struct Established {
+    pub(crate) session_id: i64,
+    pub(crate) timeout: Duration,
+}
+
+/// The channels a client handle keeps.
+pub(crate) struct Handles {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) state: watch::Receiver<SessionState>,
+    pub(crate) changes: broadcast::Sender<SessionState>,
+    pub(crate) established: oneshot::Receiver<Result<Established, Error>>,
+}
+
+/// Starts the session task.
+pub(crate) fn spawn(config: Arc<Config>) -> Handles {
+    let (commands, rx) = mpsc::unbounded_channel();
+    let (state_tx, state) = watch::channel(SessionState::Suspended);
+    let (changes, _) = broadcast::channel(64);
+    let (established_tx, established) = oneshot::channel();
+    let mut core = Core::new(config.chroot.clone(), config.max_frame_in);
+    for (scheme, auth) in &config.auths {
+        let (reply, _) = oneshot::channel();
+        core.submit_auth(AuthPacket::new(scheme.clone(), auth.clone()), reply);
+    }
+    let task = Task {
+        hosts: HostList::new(config.hosts.clone()),
+        config,
+        core,
+        rx,
+        waiting: VecDeque::new(),
+        state: None,
+        state_tx,
+        changes_tx: changes.clone(),
+        session: None,
+        established: Some(established_tx),
+        close_replies: Vec::new(),
+        last_error: None,
+    };
+    let span = tracing::info_span!("zk_session", session_id = tracing::field::Empty);
+    tokio::spawn(task.run().instrument(span));
+    Handles {
+        commands,
+        state,
+        changes,
+        established,
+    }
+}
+
+/// How the session ended.
+#[derive(Debug)]
+enum End {
+    Expired,
+    Closed,
+    AuthFailed,
+    /// No session could be established (fail-fast).
+    ConnectFailed(Error),
+}
+
+/// How one connection ended.
+#[derive(Debug)]
+enum ServeEnd {
+    Lost(String),
+    End(End),
+}
+
+struct Task {
+    config: Arc<Config>,
+    core: Core,
+    hosts: HostList,
+    rx: mpsc::UnboundedReceiver<Command>,
+    /// Commands received while disconnected, with the time they arrived.
+    waiting: VecDeque<(Instant, Command)>,
+    state: Option<SessionState>,
+    state_tx: watch::Sender<SessionState>,
+    changes_tx: broadcast::Sender<SessionState>,
+    session: Option<Negotiated>,
+    established: Option<oneshot::Sender<Result<Established, Error>>>,
+    close_replies: Vec<oneshot::Sender<()>>,
+    last_error: Option<Error>,
+}
+
+fn ms(timeout_ms: i32) -> Duration {
+    Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0))
+}
+
+async fn resolve_round(hosts: &mut HostList) {
+    hosts.start_round().await;
+}
+
+/// TCP connect plus handshake, bounded by `limit`.
+async fn handshake(
+    connector: Connector,
+    addr: SocketAddr,
+    request: BytesMut,
+    limit: Duration,
+    max_frame_in: usize,
+) -> Result<(Stream, BytesMut, Negotiated), Error> {
+    let attempt = async move {
+        let lost = |e: std::io::Error| {
+            tracing::debug!(%addr, error = %e, "connection attempt failed");
+            Error::ConnectionLoss {
+                outcome_unknown: false,
+            }
+        };
+        let mut stream = connector(addr).await.map_err(lost)?;
+        stream.write_all(&request).await.map_err(lost)?;
+        let mut inbuf = BytesMut::with_capacity(8 * 1024);
+        loop {
+            if let Some(negotiated) = parse_connect_response(&mut inbuf, max_frame_in)? {
+                return Ok((stream, inbuf, negotiated));
+            }
+            if stream.read_buf(&mut inbuf).await.map_err(lost)? == 0 {
+                tracing::debug!(%addr, "server closed the connection during the handshake");
+                return Err(Error::ConnectionLoss {
+                    outcome_unknown: false,
+                });
+            }
+        }
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::debug!(%addr, ?limit, "handshake timed out");
+            Err(Error::Timeout)
+        }
+    }
+}
+
+impl Task {
+    async fn run(mut self) {
+        let end = self.main_loop().await;
+        let (transition, state, error) = match end {
+            End::Expired => (
+                Transition::Expired,
+                SessionState::Lost(LostReason::Expired),
+                Error::SessionExpired,
+            ),
+            End::Closed => (
+                Transition::Closed,
+                SessionState::Lost(LostReason::Closed),
+                Error::Closed,
+            ),
+            End::AuthFailed => (
+                Transition::AuthFailed,
+                SessionState::AuthFailed,
+                Error::AuthFailed,
+            ),
+            End::ConnectFailed(e) => (
+                Transition::Closed,
+                SessionState::Lost(LostReason::Closed),
+                e,
+            ),
+        };
+        match end_kind(&state) {
+            "expired" => tracing::warn!("session expired"),
+            kind => tracing::info!(end = kind, "session ended"),
+        }
+        self.transition(transition);
+        self.core.terminate(state);
+        if let Some(established) = self.established.take() {
+            let _ = established.send(Err(error));
+        }
+        self.rx.close();
+        let waiting: Vec<Command> = self.waiting.drain(..).map(|(_, c)| c).collect();
+        let queued = std::iter::from_fn(|| self.rx.try_recv().ok());
+        for command in waiting.into_iter().chain(queued.collect::<Vec<_>>()) {
+            fail_command(command, state.terminal_error(), &mut self.close_replies);
+        }
+        for reply in self.close_replies.drain(..) {
+            let _ = reply.send(());
+        }
+    }
+
+    fn transition(&mut self, transition: Transition) {
+        if let Some(next) = next_state(self.state, transition) {
+            tracing::info!(state = ?next, "session state changed");
+            self.state = Some(next);
+            self.state_tx.send_replace(next);
+            let _ = self.changes_tx.send(next);
+        }
+    }
+
+    fn attempt_timeout(&self) -> Duration {
+        if let Some(limit) = self.config.attempt_timeout {
+            return limit;
+        }
+        let timeout = self
+            .session
+            .as_ref()
+            .map_or(self.config.session_timeout, |s| ms(s.timeout_ms));
+        let hosts = u32::try_from(self.hosts.len().max(1)).unwrap_or(u32::MAX);
+        (timeout / hosts).max(MIN_ATTEMPT_TIMEOUT)
+    }
+
+    async fn main_loop(&mut self) -> End {
+        let mut backoff = self.config.reconnect_backoff.build();
+        // Whether a round of hosts already started (the first one starts at once).
+        let mut started = false;
+        // Whether the current round connected somewhere (then its end needs no back-off).
+        let mut connected_this_round = false;
+        let mut disconnected_at = Instant::now();
+        loop {
+            let Some(addr) = self.hosts.next() else {
+                if started && !connected_this_round {
+                    tracing::warn!(error = ?self.last_error, "no server could be reached in a full round");
+                    if self.session.is_none() && self.config.fail_fast {
+                        let error = self.last_error.take().unwrap_or(Error::ConnectionLoss {
+                            outcome_unknown: false,
+                        });
+                        return End::ConnectFailed(error);
+                    }
+                    let delay = backoff.next().unwrap_or(Duration::from_secs(1));
+                    if let Err(end) = self.idle(sleep(delay), disconnected_at).await {
+                        return end;
+                    }
+                }
+                started = true;
+                connected_this_round = false;
+                let mut hosts = std::mem::replace(&mut self.hosts, HostList::new(Vec::new()));
+                let resolved = self.idle(resolve_round(&mut hosts), disconnected_at).await;
+                self.hosts = hosts;
+                if let Err(end) = resolved {
+                    return end;
+                }
+                continue;
+            };
+            started = true;
+            let session = self
+                .session
+                .as_ref()
+                .map(|s| (s.session_id, s.password.clone()));
+            let timeout_ms =
+                i32::try_from(self.config.session_timeout.as_millis()).unwrap_or(i32::MAX);
+            let request = self
+                .core
+                .connect_frame(session, timeout_ms, self.config.read_only);
+            let attempt = handshake(
+                self.config.connector.clone(),
+                addr,
+                request,
+                self.attempt_timeout(),
+                self.config.max_frame_in,
+            );
+            let (stream, inbuf, negotiated) = match self.idle(attempt, disconnected_at).await {
+                Err(end) => return end,
+                Ok(Err(error)) => {
+                    tracing::debug!(%addr, %error, "cannot connect");
+                    self.last_error = Some(error);
+                    continue;
+                }
+                Ok(Ok(connected)) => connected,
+            };
+            if negotiated.timeout_ms <= 0 {
+                if self.session.is_some() {
+                    tracing::warn!(%addr, "server reports the session expired");
+                    return End::Expired;
+                }
+                tracing::debug!(%addr, "server refused to create a session");
+                self.last_error = Some(Error::Protocol("server refused the session".into()));
+                continue;
+            }
+            if let Some(old) = &self.session {
+                if old.session_id != negotiated.session_id {
+                    tracing::warn!(%addr, "server answered with another session id");
+                    return End::Expired;
+                }
+            } else {
+                tracing::Span::current().record(
+                    "session_id",
+                    tracing::field::display(format_args!("{:#x}", negotiated.session_id)),
+                );
+            }
+            tracing::info!(
+                %addr,
+                timeout_ms = negotiated.timeout_ms,
+                read_only = negotiated.read_only,
+                "connected"
+            );
+            let read_only = negotiated.read_only;
+            let timeout = ms(negotiated.timeout_ms);
+            self.session = Some(negotiated);
+            backoff = self.config.reconnect_backoff.build();
+            connected_this_round = true;
+            self.transition(Transition::Connected { read_only });
+            if let (Some(established), Some(session)) = (self.established.take(), &self.session) {
+                let _ = established.send(Ok(Established {
+                    session_id: session.session_id,
+                    timeout,
+                }));
+            }
+            match self.serve(stream, inbuf, timeout).await {
+                ServeEnd::End(end) => return end,
+                ServeEnd::Lost(reason) => {
+                    tracing::info!(%addr, reason, "connection lost");
+                    if self.core.connection_lost() {
+                        return End::Closed;
+                    }
+                    disconnected_at = Instant::now();
+                    self.transition(Transition::Disconnected);
+                }
+            }
+        }
+    }
+
+    /// Runs `fut` while disconnected: commands are queued, queued requests time out, and the
+    /// session expires locally once no server was reachable for the negotiated timeout.
+    async fn idle<F: Future>(
+        &mut self,
+        fut: F,
+        disconnected_at: Instant,
+    ) -> Result<F::Output, End> {
+        tokio::pin!(fut);
+        loop {
+            let expiry = self
+                .session
+                .as_ref()
+                .map(|s| disconnected_at + ms(s.timeout_ms));
+            let request_deadline = self
+                .waiting
+                .front()
+                .map(|(queued, _)| *queued + self.config.request_timeout);
+            let far = Instant::now() + Duration::from_secs(86_400);
+            tokio::select! {
+                output = &mut fut => return Ok(output),
+                command = self.rx.recv() => match command {
+                    None => return Err(End::Closed),
+                    Some(Command::Close { reply }) => {
+                        self.close_replies.push(reply);
+                        return Err(End::Closed);
+                    }
+                    Some(command) => self.waiting.push_back((Instant::now(), command)),
+                },
+                () = sleep_until(expiry.unwrap_or(far)), if expiry.is_some() => {
+                    tracing::warn!("no server reachable within the session timeout: expiring locally");
+                    return Err(End::Expired);
+                }
+                () = sleep_until(request_deadline.unwrap_or(far)), if request_deadline.is_some() => {
+                    let now = Instant::now();
+                    while let Some((queued, _)) = self.waiting.front() {
+                        if *queued + self.config.request_timeout > now {
+                            break;
+                        }
+                        if let Some((_, command)) = self.waiting.pop_front() {
+                            fail_command(command, Error::Timeout, &mut self.close_replies);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, command: Command, closing: &mut Option<Instant>, close_limit: Duration) {
+        match command {
+            Command::Request(outgoing) => self.core.submit(outgoing),
+            Command::AddAuth { packet, reply } => self.core.submit_auth(packet, reply),
+            Command::Close { reply } => {
+                self.close_replies.push(reply);
+                self.begin_close(closing, close_limit);
+            }
+        }
+    }
+
+    fn begin_close(&mut self, closing: &mut Option<Instant>, close_limit: Duration) {
+        if closing.is_none() {
+            tracing::debug!("closing the session");
+            self.core.submit_close();
+            *closing = Some(Instant::now() + close_limit);
+        }
+    }
+
+    /// Serves one connection until it breaks or the session ends.
+    async fn serve(&mut self, stream: Stream, mut inbuf: BytesMut, timeout: Duration) -> ServeEnd {
+        let read_timeout = timeout * 2 / 3;
+        let ping_interval = (timeout / 3).min(MAX_PING_INTERVAL);
+        let close_limit = read_timeout;
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        self.core.prime();
+        let mut closing = None;
+        while let Some((_, command)) = self.waiting.pop_front() {
+            self.dispatch(command, &mut closing, close_limit);
+        }
+        let mut last_recv = Instant::now();
+        let mut last_send = Instant::now();
+        if !inbuf.is_empty() {
+            match self.core.receive(&mut inbuf) {
+                Ok(FrameEvent::Nothing) => {}
+                Ok(FrameEvent::CloseAcknowledged) => return ServeEnd::End(End::Closed),
+                Err(fatal) => return fatal_end(fatal),
+            }
+        }
+        loop {
+            let read_deadline = last_recv + read_timeout;
+            let ping_at = last_send + ping_interval;
+            let close_deadline = closing.unwrap_or(read_deadline);
+            tokio::select! {
+                read = reader.read_buf(&mut inbuf) => match read {
+                    Ok(0) if closing.is_some() => return ServeEnd::End(End::Closed),
+                    Ok(0) => return ServeEnd::Lost("server closed the connection".into()),
+                    Err(e) if closing.is_some() => {
+                        tracing::debug!(error = %e, "read failed while closing");
+                        return ServeEnd::End(End::Closed);
+                    }
+                    Err(e) => return ServeEnd::Lost(format!("read failed: {e}")),
+                    Ok(_) => {
+                        last_recv = Instant::now();
+                        match self.core.receive(&mut inbuf) {
+                            Ok(FrameEvent::Nothing) => {}
+                            Ok(FrameEvent::CloseAcknowledged) => return ServeEnd::End(End::Closed),
+                            Err(fatal) => return fatal_end(fatal),
+                        }
+                    }
+                },
+                written = writer.write_buf(&mut self.core.out), if !self.core.out.is_empty() => match written {
+                    Ok(_) => last_send = Instant::now(),
+                    Err(e) if closing.is_some() => {
+                        tracing::debug!(error = %e, "write failed while closing");
+                        return ServeEnd::End(End::Closed);
+                    }
+                    Err(e) => return ServeEnd::Lost(format!("write failed: {e}")),
+                },
+                command = self.rx.recv(), if closing.is_none() => match command {
+                    None => self.begin_close(&mut closing, close_limit),
+                    Some(command) => {
+                        self.dispatch(command, &mut closing, close_limit);
+                        for _ in 0..COMMAND_BATCH {
+                            if closing.is_some() {
+                                break;
+                            }
+                            match self.rx.try_recv() {
+                                Ok(command) => self.dispatch(command, &mut closing, close_limit),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                },
+                () = sleep_until(ping_at), if self.core.out.is_empty() => {
+                    tracing::trace!("ping");
+                    self.core.push_ping();
+                    last_send = Instant::now();
+                }
+                () = sleep_until(read_deadline) => {
+                    if closing.is_some() {
+                        return ServeEnd::End(End::Closed);
+                    }
+                    return ServeEnd::Lost(format!("nothing received for {read_timeout:?}"));
+                }
+                () = sleep_until(close_deadline), if closing.is_some() => {
+                    tracing::debug!("no reply to closeSession in time");
+                    return ServeEnd::End(End::Closed);
+                }
+            }
+        }
+    }
+}
+
+fn end_kind(state: &SessionState) -> &'static str {
+    match state {
+        SessionState::Lost(LostReason::Expired) => "expired",
+        SessionState::AuthFailed => "auth failed",
+        _ => "closed",
+    }
+}
+
+fn fatal_end(fatal: Fatal) -> ServeEnd {
+    match fatal {
+        Fatal::AuthFailed => {
+            tracing::warn!("authentication failed");
+            ServeEnd::End(End::AuthFailed)
+        }
+        Fatal::Protocol(error) => {
+            tracing::warn!(%error, "protocol violation: dropping the connection");
+            ServeEnd::Lost(error.to_string())
+        }
+    }
+}
+
+fn fail_command(command: Command, error: Error, close_replies: &mut Vec<oneshot::Sender<()>>) {
+    match command {
+        Command::Request(outgoing) => {
+            let _ = outgoing.reply.send(Err(error));
+        }
+        Command::AddAuth { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::Close { reply } => close_replies.push(reply),
+    }
+}

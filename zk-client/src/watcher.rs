@@ -1,0 +1,168 @@
+//! Public watcher types: [`WatchedEvent`], the one-shot [`OneshotWatcher`] (a future), the
+//! [`PersistentWatcher`] (a stream) and [`StateChanges`] (the session state stream).
+//!
+//! Dropping a watcher unregisters it locally: it is no longer notified and is not restored
+//! after a reconnect. (The server may still hold its side of a one-shot watch until it
+//! fires; that costs one ignored notification.)
+//!
+//! A one-shot watcher resolves exactly once: with the node event that fired it, or with a
+//! session event (`EventType::None` and state `Expired`, `AuthFailed` or `Closed`) when the
+//! session ends first. Disconnections do not resolve it: the watch is restored on the next
+//! server, and changes made while the client was away fire it then.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use zk_proto::{EventType, KeeperState};
+
+use crate::session::SessionState;
+
+/// A watch notification, with the path as the client sees it (chroot stripped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedEvent {
+    /// What happened; [`EventType::None`] for session events.
+    pub event_type: EventType,
+    /// The session state: `SyncConnected` for node events from the server; `Expired`,
+    /// `AuthFailed` or `Closed` for the final event of an ended session.
+    pub state: KeeperState,
+    /// The node the event is about (for a recursive watch: the changed descendant).
+    pub path: String,
+}
+
+impl WatchedEvent {
+    pub(crate) fn node(event_type: EventType, path: impl Into<String>) -> WatchedEvent {
+        WatchedEvent {
+            event_type,
+            state: KeeperState::SyncConnected,
+            path: path.into(),
+        }
+    }
+
+    pub(crate) fn session(state: KeeperState, path: impl Into<String>) -> WatchedEvent {
+        WatchedEvent {
+            event_type: EventType::None,
+            state,
+            path: path.into(),
+        }
+    }
+
+    /// `true` for the final event of an ended session (not a node event).
+    pub fn is_session_event(&self) -> bool {
+        self.event_type == EventType::None
+    }
+}
+
+/// A one-shot watch: a future that resolves with the event that fired it.
+///
+/// Returned by the `*_watch` operations, e.g.
+/// [`Client::get_data_watch`](crate::Client::get_data_watch). Cancellation-safe: dropping it
+/// unregisters the watch locally.
+///
+/// ```no_run
+/// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+/// let (data, _stat, watcher) = client.get_data_watch("/config").await?;
+/// println!("now {data:?}");
+/// let event = watcher.await;
+/// println!("{:?} on {}", event.event_type, event.path);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "a watcher does nothing unless awaited"]
+pub struct OneshotWatcher {
+    rx: oneshot::Receiver<WatchedEvent>,
+    path: String,
+}
+
+impl OneshotWatcher {
+    pub(crate) fn new(rx: oneshot::Receiver<WatchedEvent>, path: String) -> OneshotWatcher {
+        OneshotWatcher { rx, path }
+    }
+
+    /// The watched path (client view).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl Future for OneshotWatcher {
+    type Output = WatchedEvent;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<WatchedEvent> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(Ok(event)) => Poll::Ready(event),
+            // The session task is gone without a final event: the client was closed.
+            Poll::Ready(Err(_)) => Poll::Ready(WatchedEvent::session(
+                KeeperState::Closed,
+                self.path.clone(),
+            )),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A persistent (or persistent recursive) watch: a stream of events that stays registered
+/// until dropped or removed.
+///
+/// Returned by [`Client::add_watch`](crate::Client::add_watch). The stream ends after a
+/// final session event when the session ends, or after a `PersistentWatchRemoved` event when
+/// the watch is removed with [`Client::remove_watches`](crate::Client::remove_watches).
+#[derive(Debug)]
+#[must_use = "a watcher does nothing unless polled"]
+pub struct PersistentWatcher {
+    rx: mpsc::UnboundedReceiver<WatchedEvent>,
+    path: String,
+}
+
+impl PersistentWatcher {
+    pub(crate) fn new(rx: mpsc::UnboundedReceiver<WatchedEvent>, path: String) -> Self {
+        PersistentWatcher { rx, path }
+    }
+
+    /// The watched path (client view).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The next event, or `None` once the watch has ended. Cancellation-safe.
+    pub async fn next(&mut self) -> Option<WatchedEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl Stream for PersistentWatcher {
+    type Item = WatchedEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Every session state change, in order, from the moment it was created
+/// ([`Client::state_changes`](crate::Client::state_changes)).
+///
+/// If the receiver falls far behind (more than 64 changes), the oldest are skipped.
+#[derive(Debug)]
+pub struct StateChanges {
+    rx: broadcast::Receiver<SessionState>,
+}
+
+impl StateChanges {
+    pub(crate) fn new(rx: broadcast::Receiver<SessionState>) -> StateChanges {
+        StateChanges { rx }
+    }
+
+    /// The next state change, or `None` after the final (terminal) state was delivered.
+    /// Cancellation-safe.
+    pub async fn next(&mut self) -> Option<SessionState> {
+        loop {
+            match self.rx.recv().await {
+                Ok(state) => return Some(state),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}

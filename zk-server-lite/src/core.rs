@@ -237,7 +237,9 @@ impl Core {
 
     /// A fresh server writing to `log`.
     pub fn with_log(cfg: CoreConfig, log: Box<dyn TxnLog>, now: Now) -> Core {
-        let sessions = SessionTracker::new(cfg.myid, now.mono_ms, cfg.tick_ms, cfg.password_secret);
+        // Seeded from the wall clock so ids differ across restarts (Apache uses its
+        // elapsed-time clock, which has the same effect).
+        let sessions = SessionTracker::new(cfg.myid, now.wall_ms, cfg.tick_ms, cfg.password_secret);
         let next_reap = now.mono_ms + cfg.container_check_interval_ms;
         Core {
             cfg,

@@ -1,1 +1,272 @@
-//! (in progress)
+//! Four-letter words: 4 raw ASCII bytes sent instead of a `ConnectRequest`; the server
+//! answers with text and closes (Apache's `FourLetterCommands` and `*Command` classes).
+//!
+//! Commands not in `4lw.commands.whitelist` answer
+//! `<cmd> is not executed because it is not in the whitelist.`
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use crate::core::Core;
+
+/// The version string reported by `srvr`, `stat`, `mntr` and `envi`.
+pub const VERSION: &str = concat!(
+    "3.9.0-zk-server-lite-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on 1970-01-01 00:00 UTC"
+);
+
+/// Every command this server knows.
+pub const COMMANDS: &[&str] = &[
+    "ruok", "srvr", "stat", "mntr", "conf", "cons", "crst", "srst", "wchs", "wchc", "wchp", "dump",
+    "envi", "isro", "dirs",
+];
+
+/// Which commands may run (`4lw.commands.whitelist`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whitelist {
+    /// `*`: every command.
+    All,
+    /// Only these.
+    Only(BTreeSet<String>),
+}
+
+impl Whitelist {
+    /// Parses the comma-separated whitelist (`*` = all).
+    pub fn parse(text: &str) -> Whitelist {
+        let items: BTreeSet<String> = text
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items.contains("*") {
+            Whitelist::All
+        } else {
+            Whitelist::Only(items)
+        }
+    }
+
+    /// Apache's default: `srvr` only.
+    pub fn apache_default() -> Whitelist {
+        Whitelist::parse("srvr")
+    }
+
+    /// Whether `cmd` may run.
+    pub fn allows(&self, cmd: &str) -> bool {
+        match self {
+            Whitelist::All => true,
+            Whitelist::Only(set) => set.contains(cmd),
+        }
+    }
+}
+
+/// Static facts the commands report.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Allowed commands.
+    pub whitelist: Whitelist,
+    /// `tickTime`, ms.
+    pub tick_ms: i64,
+    /// `key=value` lines for `conf`.
+    pub conf: Vec<(String, String)>,
+    /// Data directory for `dirs` (empty when in memory).
+    pub data_dir: String,
+}
+
+/// The command spelled by the first 4 bytes of a connection, if any.
+pub fn command(first: &[u8]) -> Option<&'static str> {
+    let word = std::str::from_utf8(first.get(..4)?).ok()?;
+    COMMANDS.iter().copied().find(|c| *c == word)
+}
+
+/// Runs a command and returns its text.
+pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
+    if !info.whitelist.allows(cmd) {
+        return format!("{cmd} is not executed because it is not in the whitelist.\n");
+    }
+    let mut out = String::new();
+    match cmd {
+        "ruok" => out.push_str("imok"),
+        "isro" => out.push_str("rw"),
+        "srvr" => srvr(core, &mut out, false),
+        "stat" => srvr(core, &mut out, true),
+        "mntr" => mntr(core, &mut out),
+        "conf" => {
+            for (k, v) in &info.conf {
+                let _ = writeln!(out, "{k}={v}");
+            }
+        }
+        "cons" => {
+            cons(core, &mut out);
+            out.push('\n');
+        }
+        "crst" => out.push_str("Connection stats reset.\n"),
+        "srst" => out.push_str("Server stats reset.\n"),
+        "wchs" => {
+            let w = core.watches();
+            let _ = writeln!(
+                out,
+                "{} connections watching {} paths\nTotal watches:{}",
+                w.connection_count(),
+                w.path_count(),
+                w.watch_count()
+            );
+        }
+        "wchc" | "wchp" => {
+            out.push_str("This command is not supported by zk-server-lite yet.\n");
+        }
+        "dump" => dump(core, &mut out),
+        "envi" => envi(&mut out),
+        "dirs" => {
+            let _ = writeln!(
+                out,
+                "datadir_size: 0\nlogdir_size: 0\ndatadir: {}",
+                info.data_dir
+            );
+        }
+        _ => {}
+    }
+    out
+}
+
+fn srvr(core: &Core, out: &mut String, with_clients: bool) {
+    let _ = writeln!(out, "Zookeeper version: {VERSION}");
+    if with_clients {
+        out.push_str("Clients:\n");
+        cons(core, out);
+        out.push('\n');
+    }
+    let c = core.counters();
+    let _ = writeln!(out, "Latency min/avg/max: 0/0.0/0");
+    let _ = writeln!(out, "Received: {}", c.received);
+    let _ = writeln!(out, "Sent: {}", c.sent);
+    let _ = writeln!(out, "Connections: {}", core.connection_count());
+    let _ = writeln!(out, "Outstanding: 0");
+    let _ = writeln!(out, "Zxid: {:#x}", core.last_zxid());
+    let _ = writeln!(out, "Mode: standalone");
+    let _ = writeln!(out, "Node count: {}", core.tree().node_count());
+}
+
+fn cons(core: &Core, out: &mut String) {
+    let mut conns: Vec<_> = core.connections().collect();
+    conns.sort_by_key(|(id, _)| **id);
+    for (id, c) in conns {
+        let peer = c
+            .peer
+            .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        let sid = c.session.unwrap_or(0);
+        let timeout = c
+            .session
+            .and_then(|s| core.sessions().get(s))
+            .map_or(0, |s| s.timeout);
+        let _ = writeln!(
+            out,
+            " /{peer}:{id}[1](queued=0,recved={},sent={},sid={sid:#x},lop={},est={},to={timeout},lcxid={:#x},lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0.0,maxlat=0)",
+            c.received, c.sent, c.last_op, c.established, c.last_cxid, c.last_zxid
+        );
+    }
+}
+
+fn mntr(core: &Core, out: &mut String) {
+    let c = core.counters();
+    let w = core.watches();
+    let tree = core.tree();
+    let lines: [(&str, String); 13] = [
+        ("zk_version", VERSION.to_owned()),
+        ("zk_server_state", "standalone".to_owned()),
+        ("zk_avg_latency", "0.0".to_owned()),
+        ("zk_max_latency", "0".to_owned()),
+        ("zk_min_latency", "0".to_owned()),
+        ("zk_packets_received", c.received.to_string()),
+        ("zk_packets_sent", c.sent.to_string()),
+        (
+            "zk_num_alive_connections",
+            core.connection_count().to_string(),
+        ),
+        ("zk_outstanding_requests", "0".to_owned()),
+        ("zk_znode_count", tree.node_count().to_string()),
+        ("zk_watch_count", w.watch_count().to_string()),
+        ("zk_ephemerals_count", tree.ephemeral_count().to_string()),
+        ("zk_approximate_data_size", tree.data_size().to_string()),
+    ];
+    for (k, v) in lines {
+        let _ = writeln!(out, "{k}\t{v}");
+    }
+    let _ = writeln!(out, "zk_global_sessions\t{}", core.sessions().len());
+    let _ = writeln!(out, "zk_last_proposal_size\t-1");
+}
+
+fn dump(core: &Core, out: &mut String) {
+    out.push_str("SessionTracker dump:\n");
+    let _ = writeln!(out, "Global Sessions({}):", core.sessions().len());
+    for s in core.sessions().iter() {
+        let _ = writeln!(out, "{:#x}\t{}ms", s.id, s.timeout);
+    }
+    out.push_str("ephemeral nodes dump:\n");
+    let with: Vec<_> = core
+        .sessions()
+        .iter()
+        .map(|s| (s.id, core.tree().ephemerals(s.id)))
+        .filter(|(_, e)| !e.is_empty())
+        .collect();
+    let _ = writeln!(out, "Sessions with Ephemerals ({}):", with.len());
+    for (id, paths) in with {
+        let _ = writeln!(out, "{id:#x}:");
+        for p in paths {
+            let _ = writeln!(out, "\t{p}");
+        }
+    }
+}
+
+fn envi(out: &mut String) {
+    out.push_str("Environment:\n");
+    let _ = writeln!(out, "zookeeper.version={VERSION}");
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+    let _ = writeln!(out, "host.name={host}");
+    let _ = writeln!(out, "os.name={}", std::env::consts::OS);
+    let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
+    if let Ok(dir) = std::env::current_dir() {
+        let _ = writeln!(out, "user.dir={}", dir.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{CoreConfig, Now};
+
+    fn info(whitelist: &str) -> ServerInfo {
+        ServerInfo {
+            whitelist: Whitelist::parse(whitelist),
+            tick_ms: 2000,
+            conf: vec![("clientPort".into(), "2181".into())],
+            data_dir: String::new(),
+        }
+    }
+
+    #[test]
+    fn commands_and_whitelist() {
+        let core = Core::new(CoreConfig::default(), Now::at(0));
+        assert_eq!(command(b"ruok"), Some("ruok"));
+        assert_eq!(command(b"\0\0\0\x2d"), None);
+        assert_eq!(command(b"ru"), None);
+        let all = info("*");
+        assert_eq!(execute("ruok", &core, &all), "imok");
+        assert_eq!(execute("isro", &core, &all), "rw");
+        assert!(execute("srvr", &core, &all).contains("Mode: standalone\nNode count: 4\n"));
+        assert!(execute("stat", &core, &all).contains("Clients:\n"));
+        assert!(execute("mntr", &core, &all).contains("zk_znode_count\t4\n"));
+        assert_eq!(execute("conf", &core, &all), "clientPort=2181\n");
+        assert!(execute("wchs", &core, &all).contains("Total watches:0"));
+        assert!(execute("envi", &core, &all).starts_with("Environment:\n"));
+        assert!(execute("dump", &core, &all).starts_with("SessionTracker dump:"));
+        let only = info("srvr, ruok");
+        assert_eq!(execute("ruok", &core, &only), "imok");
+        assert_eq!(
+            execute("mntr", &core, &only),
+            "mntr is not executed because it is not in the whitelist.\n"
+        );
+        assert!(Whitelist::apache_default().allows("srvr"));
+        assert!(!Whitelist::apache_default().allows("ruok"));
+    }
+}

@@ -56,7 +56,7 @@ pub mod watches;
 pub use zk_proto as proto;
 
 pub use crate::core::{Core, CoreConfig, Now, Output};
-// SERVER_REEXPORT
+pub use crate::server::{Server, ServerBuilder};
 
 /// Identifies one client connection inside the server.
 pub type ConnId = u64;

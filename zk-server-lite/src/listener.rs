@@ -1,1 +1,450 @@
-//! (in progress)
+//! The network edge: the tokio TCP accept loop and one task per client connection.
+//!
+//! * Every connection gets a [`ConnId`]; its task reads frames, decodes them and hands them to
+//!   the [`Core`] under a short lock; the core's outputs are encoded and pushed to the
+//!   connection queues they are addressed to ([`Shared::dispatch`]).
+//! * The first 4 bytes of a fresh connection may be a four-letter word (`ruok`, `srvr`, …):
+//!   answered as text, then closed.
+//! * The first frame must be a `ConnectRequest`; anything else closes the connection. Frames
+//!   longer than `jute.maxbuffer` or negative lengths close it too; unknown opcodes get
+//!   UNIMPLEMENTED and a close; bodies that do not decode get MARSHALLINGERROR.
+//! * Output queues are bounded in bytes: a connection whose queue exceeds the limit (a client
+//!   that never reads) is dropped instead of buffered forever.
+//! * Caps: total connections, and connections per client IP (`maxClientCnxns`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+use zk_proto::records::{ConnectRequest, RequestHeader};
+use zk_proto::{Decode, DecodeError, Request, frame};
+
+use crate::ConnId;
+use crate::core::{Core, Now, Output, Outputs};
+use crate::four_letter::{self, ServerInfo};
+
+/// Limits of the network edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted request frame (`jute.maxbuffer`).
+    pub max_frame_len: usize,
+    /// Most connections at once (further ones are closed at accept).
+    pub max_connections: usize,
+    /// Most connections per client IP (`maxClientCnxns`, 0 = unlimited).
+    pub max_client_cnxns: usize,
+    /// Most bytes queued for one connection before it is dropped.
+    pub max_queued_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_len: zk_proto::codec::JUTE_MAX_BUFFER,
+            max_connections: 10_000,
+            max_client_cnxns: 60,
+            max_queued_bytes: 16 << 20,
+        }
+    }
+}
+
+enum Out {
+    Frame(Bytes),
+    Close,
+}
+
+struct ConnHandle {
+    tx: mpsc::UnboundedSender<Out>,
+    kill: Arc<Notify>,
+    killed: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
+    peer: IpAddr,
+}
+
+impl ConnHandle {
+    fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+}
+
+/// Everything behind the lock: the core plus the connection queues.
+pub(crate) struct State {
+    pub(crate) core: Core,
+    conns: HashMap<ConnId, ConnHandle>,
+    per_ip: HashMap<IpAddr, usize>,
+    next_conn: ConnId,
+}
+
+/// State shared by the accept loop, the connection tasks and the [`Server`](crate::Server)
+/// handle.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    pub(crate) limits: Limits,
+    pub(crate) info: ServerInfo,
+    clock_origin: Instant,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        limits: Limits,
+        info: ServerInfo,
+        make_core: impl FnOnce(Now) -> Core,
+    ) -> Shared {
+        let clock_origin = Instant::now();
+        let core = make_core(Now {
+            wall_ms: wall_ms(),
+            mono_ms: 0,
+        });
+        Shared {
+            state: Mutex::new(State {
+                core,
+                conns: HashMap::new(),
+                per_ip: HashMap::new(),
+                next_conn: 1,
+            }),
+            limits,
+            info,
+            clock_origin,
+        }
+    }
+
+    /// The lock (a poisoned lock is still usable: the core never panics mid-update by
+    /// design, and refusing service would be worse).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn now(&self) -> Now {
+        let wall_ms = wall_ms();
+        let mono_ms = i64::try_from(self.clock_origin.elapsed().as_millis()).unwrap_or(i64::MAX);
+        Now { wall_ms, mono_ms }
+    }
+
+    /// Encodes outputs and queues them on their connections.
+    pub(crate) fn dispatch(&self, state: &mut State, outputs: Outputs) {
+        for (conn, output) in outputs {
+            let Some(handle) = state.conns.get(&conn) else {
+                continue;
+            };
+            let item = match output {
+                Output::Close => Out::Close,
+                Output::Handshake(rsp) => match encode(&rsp) {
+                    Some(b) => Out::Frame(b),
+                    None => Out::Close,
+                },
+                Output::Reply(header, body) => match encode(&(&header, &body)) {
+                    Some(b) => Out::Frame(b),
+                    None => Out::Close,
+                },
+            };
+            if let Out::Frame(b) = &item {
+                let queued = handle.queued.fetch_add(b.len(), Ordering::SeqCst) + b.len();
+                if queued > self.limits.max_queued_bytes {
+                    tracing::info!(conn, queued, "output queue full; dropping connection");
+                    handle.kill();
+                    continue;
+                }
+                state.core.note_sent(conn);
+            }
+            if handle.tx.send(item).is_err() {
+                handle.kill();
+            }
+        }
+    }
+
+    /// Drops a connection abruptly (no more frames are sent).
+    pub(crate) fn kill(&self, conn: ConnId) -> bool {
+        let state = self.lock();
+        match state.conns.get(&conn) {
+            Some(h) => {
+                h.kill();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops every connection.
+    pub(crate) fn kill_all(&self) {
+        let state = self.lock();
+        for h in state.conns.values() {
+            h.kill();
+        }
+    }
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn encode<T: zk_proto::Encode + ?Sized>(payload: &T) -> Option<Bytes> {
+    let mut buf = BytesMut::new();
+    match frame::encode_frame(&mut buf, i32::MAX as usize, payload) {
+        Ok(_) => Some(buf.freeze()),
+        Err(e) => {
+            tracing::warn!(error = %e, "reply too large to encode");
+            None
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` turns true; also drives the core's ticks.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let tick = Duration::from_millis(u64::try_from(shared.info.tick_ms.max(1)).unwrap_or(1000));
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = ticker.tick() => {
+                let now = shared.now();
+                let mut state = shared.lock();
+                let out = state.core.tick(now);
+                shared.dispatch(&mut state, out);
+            }
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        // E.g. out of file descriptors: back off a little.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let registered = register(&shared, peer);
+                if let Some((conn, handle_parts)) = registered {
+                    let shared = Arc::clone(&shared);
+                    let shutdown = shutdown.clone();
+                    tasks.spawn(async move {
+                        serve(shared.clone(), stream, peer, conn, handle_parts, shutdown).await;
+                        unregister(&shared, conn);
+                    });
+                } else {
+                    tracing::debug!(%peer, "connection limit reached; closing");
+                    drop(stream);
+                }
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    shared.kill_all();
+    while tasks.join_next().await.is_some() {}
+}
+
+struct ConnParts {
+    rx: mpsc::UnboundedReceiver<Out>,
+    kill: Arc<Notify>,
+    killed: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
+}
+
+fn register(shared: &Shared, peer: SocketAddr) -> Option<(ConnId, ConnParts)> {
+    let now = shared.now();
+    let mut state = shared.lock();
+    if state.conns.len() >= shared.limits.max_connections {
+        return None;
+    }
+    let ip = peer.ip();
+    let per_ip = state.per_ip.get(&ip).copied().unwrap_or(0);
+    if shared.limits.max_client_cnxns > 0 && per_ip >= shared.limits.max_client_cnxns {
+        return None;
+    }
+    let conn = state.next_conn;
+    state.next_conn += 1;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let kill = Arc::new(Notify::new());
+    let killed = Arc::new(AtomicBool::new(false));
+    let queued = Arc::new(AtomicUsize::new(0));
+    state.conns.insert(
+        conn,
+        ConnHandle {
+            tx,
+            kill: kill.clone(),
+            killed: killed.clone(),
+            queued: queued.clone(),
+            peer: ip,
+        },
+    );
+    *state.per_ip.entry(ip).or_insert(0) += 1;
+    state.core.open(conn, Some(ip), now);
+    Some((
+        conn,
+        ConnParts {
+            rx,
+            kill,
+            killed,
+            queued,
+        },
+    ))
+}
+
+fn unregister(shared: &Shared, conn: ConnId) {
+    let mut state = shared.lock();
+    if let Some(h) = state.conns.remove(&conn) {
+        if let Some(n) = state.per_ip.get_mut(&h.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.per_ip.remove(&h.peer);
+            }
+        }
+    }
+    state.core.disconnected(conn);
+}
+
+enum Step {
+    Continue,
+    Stop,
+}
+
+/// One connection: reads and handles frames, writes queued output, until closed.
+async fn serve(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+    mut parts: ConnParts,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (mut rd, mut wr) = stream.split();
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut handshaken = false;
+    let mut fresh = true;
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            biased;
+            _ = parts.kill.notified() => return,
+            _ = shutdown.changed() => return,
+            out = parts.rx.recv() => match out {
+                Some(Out::Frame(bytes)) => {
+                    let len = bytes.len();
+                    tokio::select! {
+                        r = wr.write_all(&bytes) => {
+                            if r.is_err() {
+                                return;
+                            }
+                        }
+                        _ = parts.kill.notified() => return,
+                    }
+                    parts.queued.fetch_sub(len, Ordering::SeqCst);
+                }
+                Some(Out::Close) | None => {
+                    let _ = wr.flush().await;
+                    let _ = wr.shutdown().await;
+                    return;
+                }
+            },
+            n = rd.read_buf(&mut buf), if reading => {
+                match n {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if fresh && buf.len() >= 4 {
+                    fresh = false;
+                    if let Some(cmd) = four_letter::command(&buf[..4]) {
+                        let text = {
+                            let state = shared.lock();
+                            four_letter::execute(cmd, &state.core, &shared.info)
+                        };
+                        let _ = wr.write_all(text.as_bytes()).await;
+                        let _ = wr.shutdown().await;
+                        return;
+                    }
+                }
+                if fresh {
+                    continue;
+                }
+                match handle_frames(&shared, conn, peer, &mut buf, &mut handshaken) {
+                    Step::Continue => {}
+                    // Stop reading; the queued replies (and a Close) are still written.
+                    Step::Stop => reading = false,
+                }
+            }
+        }
+        if parts.killed.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+/// Handles every whole frame in `buf`.
+fn handle_frames(
+    shared: &Shared,
+    conn: ConnId,
+    peer: SocketAddr,
+    buf: &mut BytesMut,
+    handshaken: &mut bool,
+) -> Step {
+    loop {
+        let payload = match frame::parse(buf, shared.limits.max_frame_len) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Step::Continue,
+            Err(e) => {
+                tracing::debug!(conn, %peer, error = %e, "bad frame length; closing");
+                close_now(shared, conn);
+                return Step::Stop;
+            }
+        };
+        let now = shared.now();
+        let mut state = shared.lock();
+        let out = if !*handshaken {
+            match ConnectRequest::decode_exact(payload) {
+                Ok(req) => {
+                    *handshaken = true;
+                    state.core.connect(conn, &req, now)
+                }
+                Err(e) => {
+                    tracing::debug!(conn, %peer, error = %e, "bad ConnectRequest; closing");
+                    vec![(conn, Output::Close)]
+                }
+            }
+        } else {
+            decode_and_handle(&mut state.core, conn, payload, now)
+        };
+        let stop = out
+            .iter()
+            .any(|(c, o)| *c == conn && matches!(o, Output::Close));
+        shared.dispatch(&mut state, out);
+        if stop {
+            return Step::Stop;
+        }
+    }
+}
+
+fn close_now(shared: &Shared, conn: ConnId) {
+    let mut state = shared.lock();
+    shared.dispatch(&mut state, vec![(conn, Output::Close)]);
+}
+
+fn decode_and_handle(core: &mut Core, conn: ConnId, payload: Bytes, now: Now) -> Outputs {
+    let mut body = payload;
+    let header = match RequestHeader::decode(&mut body) {
+        Ok(h) => h,
+        Err(_) => return vec![(conn, Output::Close)],
+    };
+    let Ok(op) = header.op_code() else {
+        return core.unimplemented(conn, header.xid);
+    };
+    match Request::decode_body(op, &mut body) {
+        Ok(req) if body.is_empty() => core.request(conn, header, req, now),
+        Ok(_) => core.malformed(conn, header.xid, op, now),
+        Err(DecodeError::UnsupportedOp { .. }) => core.unimplemented(conn, header.xid),
+        Err(_) => core.malformed(conn, header.xid, op, now),
+    }
+}

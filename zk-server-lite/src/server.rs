@@ -1,1 +1,251 @@
-//! (in progress)
+//! The embeddable server: [`Server::builder`] → [`ServerBuilder::start`] on `127.0.0.1:0`
+//! (in memory), then [`Server::addr`], fault controls ([`Server::expire_session`],
+//! [`Server::drop_connection`]) and [`Server::stop`].
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use zk_server_lite::Server;
+//!
+//! let server = Server::builder().tick_time(200).extended_types(true).start().await?;
+//! let addr = server.addr(); // give this to a client
+//! // ... later, simulate trouble:
+//! for session in server.sessions() {
+//!     server.expire_session(session);
+//! }
+//! server.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::core::{Core, CoreConfig};
+use crate::four_letter::{ServerInfo, Whitelist};
+use crate::listener::{self, Limits, Shared};
+
+/// Builds a [`Server`].
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    addr: SocketAddr,
+    core: CoreConfig,
+    limits: Limits,
+    whitelist: Whitelist,
+    conf: Vec<(String, String)>,
+    data_dir: String,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            core: CoreConfig::default(),
+            limits: Limits::default(),
+            whitelist: Whitelist::All,
+            conf: Vec::new(),
+            data_dir: String::new(),
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Address to listen on (default `127.0.0.1:0`: a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// `tickTime` in ms (default 2000); session timeouts are clamped to 2..20 ticks unless
+    /// set with [`session_timeouts`](Self::session_timeouts) afterwards.
+    pub fn tick_time(mut self, ms: u32) -> Self {
+        let ms = ms.max(1);
+        let keep = CoreConfig {
+            tick_ms: i64::from(ms),
+            ..CoreConfig::with_tick(i64::from(ms))
+        };
+        self.core = CoreConfig {
+            extended_types: self.core.extended_types,
+            super_digest: self.core.super_digest.take(),
+            myid: self.core.myid,
+            container_check_interval_ms: self.core.container_check_interval_ms,
+            container_max_never_used_ms: self.core.container_max_never_used_ms,
+            password_secret: self.core.password_secret,
+            ..keep
+        };
+        self
+    }
+
+    /// `minSessionTimeout` / `maxSessionTimeout`, ms.
+    pub fn session_timeouts(mut self, min_ms: i32, max_ms: i32) -> Self {
+        self.core.min_session_timeout = min_ms;
+        self.core.max_session_timeout = max_ms;
+        self
+    }
+
+    /// `zookeeper.extendedTypesEnabled` (TTL nodes).
+    pub fn extended_types(mut self, enabled: bool) -> Self {
+        self.core.extended_types = enabled;
+        self
+    }
+
+    /// The super user's digest id, `super:<base64 sha1>` (see [`crate::acl::digest`]).
+    pub fn super_digest(mut self, digest: impl Into<String>) -> Self {
+        self.core.super_digest = Some(digest.into());
+        self
+    }
+
+    /// Container/TTL reaper interval and the never-used-container age (0 = never), ms.
+    pub fn container_reaping(mut self, check_interval_ms: i64, max_never_used_ms: i64) -> Self {
+        self.core.container_check_interval_ms = check_interval_ms;
+        self.core.container_max_never_used_ms = max_never_used_ms;
+        self
+    }
+
+    /// Network limits (frame size, connection caps, output queue bound).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Four-letter-word whitelist (default for embedded servers: all).
+    pub fn four_letter_words(mut self, whitelist: Whitelist) -> Self {
+        self.whitelist = whitelist;
+        self
+    }
+
+    /// Settings from a parsed `zoo.cfg`.
+    pub fn config(mut self, cfg: &Config) -> Self {
+        self.addr = cfg.client_addr();
+        self.core = cfg.core_config();
+        self.limits.max_client_cnxns = cfg.max_client_cnxns;
+        self.limits.max_frame_len = cfg.jute_max_buffer;
+        self.whitelist = cfg.four_letter_whitelist.clone();
+        self.conf = cfg.conf_lines();
+        self.data_dir = cfg.data_dir.clone().unwrap_or_default();
+        self
+    }
+
+    /// Binds and starts serving on the current tokio runtime.
+    pub async fn start(self) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(self.addr).await?;
+        let addr = listener.local_addr()?;
+        let mut conf = self.conf;
+        if conf.is_empty() {
+            conf = vec![
+                ("clientPort".into(), addr.port().to_string()),
+                ("clientPortAddress".into(), addr.ip().to_string()),
+                ("tickTime".into(), self.core.tick_ms.to_string()),
+                (
+                    "minSessionTimeout".into(),
+                    self.core.min_session_timeout.to_string(),
+                ),
+                (
+                    "maxSessionTimeout".into(),
+                    self.core.max_session_timeout.to_string(),
+                ),
+                ("serverId".into(), self.core.myid.to_string()),
+            ];
+        }
+        let info = ServerInfo {
+            whitelist: self.whitelist,
+            tick_ms: self.core.tick_ms,
+            conf,
+            data_dir: self.data_dir,
+        };
+        let shared = Shared::new(self.limits, info, |now| Core::new(self.core, now));
+        let shared = Arc::new(shared);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(listener::run(Arc::clone(&shared), listener, stop_rx));
+        tracing::info!(%addr, "zk-server-lite listening");
+        Ok(Server {
+            addr,
+            shared,
+            stop_tx,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running server. Dropping it stops accepting and closes connections (use
+/// [`stop`](Server::stop) to wait for that).
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop_tx: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}
+
+impl Server {
+    /// A builder with defaults: `127.0.0.1:0`, tickTime 2000, in memory, all 4lw allowed.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `host:port`, ready for a client's connect string.
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Ids of the live sessions.
+    pub fn sessions(&self) -> Vec<i64> {
+        self.shared
+            .lock()
+            .core
+            .sessions()
+            .iter()
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// Runs `f` on the server's core (inspection in tests).
+    pub fn with_core<R>(&self, f: impl FnOnce(&Core) -> R) -> R {
+        f(&self.shared.lock().core)
+    }
+
+    /// Expires a session now, as if its timeout passed: its ephemerals are deleted (watches
+    /// fire) and its connection is closed. `false` if there is no such live session.
+    pub fn expire_session(&self, session: i64) -> bool {
+        let now = self.shared.now();
+        let mut state = self.shared.lock();
+        let (found, out) = state.core.expire_session(session, now);
+        self.shared.dispatch(&mut state, out);
+        found
+    }
+
+    /// Drops the TCP connection of a session without a goodbye (the session lives on; the
+    /// client reconnects). `false` if the session has no connection here.
+    pub fn drop_connection(&self, session: i64) -> bool {
+        let conn = self.shared.lock().core.connection_of(session);
+        conn.is_some_and(|c| self.shared.kill(c))
+    }
+
+    /// Stops accepting, closes every connection and waits for the tasks to end.
+    pub async fn stop(mut self) {
+        let _ = self.stop_tx.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop_tx.send(true);
+    }
+}

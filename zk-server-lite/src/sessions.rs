@@ -62,7 +62,8 @@ impl SessionTracker {
 
     /// Allocates the next session id.
     pub fn next_session_id(&mut self) -> i64 {
-        if self.next_id == i64::MIN {
+        // 0 means "new session" on the wire; i64::MIN is the container marker.
+        if self.next_id == i64::MIN || self.next_id == 0 {
             self.next_id += 1;
         }
         let id = self.next_id;

@@ -1,0 +1,393 @@
+//! The server over real TCP, driven with raw zk-proto frames: handshake, replies and
+//! notifications, bad input, fault controls, limits and four-letter words.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zk_proto::records::*;
+use zk_proto::{
+    CreateMode, Decode, Encode, ErrorCode, EventType, OpCode, Request, Response,
+    decode_reply_frame, frame,
+};
+use zk_server_lite::Server;
+use zk_server_lite::listener::Limits;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Raw {
+    stream: TcpStream,
+    buf: BytesMut,
+    xid: i32,
+    pending: HashMap<i32, OpCode>,
+    events: Vec<(EventType, String)>,
+}
+
+impl Raw {
+    async fn open(addr: SocketAddr) -> Raw {
+        Raw {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: BytesMut::new(),
+            xid: 0,
+            pending: HashMap::new(),
+            events: Vec::new(),
+        }
+    }
+
+    async fn connect(addr: SocketAddr) -> (Raw, ConnectResponse) {
+        let mut raw = Raw::open(addr).await;
+        let rsp = raw
+            .handshake(ConnectRequest::new_session(6000, 0, false))
+            .await
+            .expect("handshake");
+        (raw, rsp)
+    }
+
+    async fn send_payload(&mut self, payload: &(impl Encode + ?Sized)) {
+        let mut out = BytesMut::new();
+        frame::encode_frame(&mut out, usize::MAX >> 1, payload).unwrap();
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// The next frame's payload; `None` at EOF (or reset).
+    async fn recv(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(p) = frame::parse(&mut self.buf, usize::MAX >> 1).unwrap() {
+                return Some(p);
+            }
+            let n = tokio::time::timeout(WAIT, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("timed out waiting for the server");
+            match n {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    async fn handshake(&mut self, req: ConnectRequest) -> Option<ConnectResponse> {
+        self.send_payload(&req).await;
+        let p = self.recv().await?;
+        Some(ConnectResponse::decode_exact(p).unwrap())
+    }
+
+    async fn send(&mut self, req: &Request) -> i32 {
+        self.xid += 1;
+        let xid = self.xid;
+        self.pending.insert(xid, req.op_code());
+        self.send_payload(&(&RequestHeader::new(xid, req.op_code()), req))
+            .await;
+        xid
+    }
+
+    /// Reads until the reply to `xid`, recording notifications.
+    async fn reply(&mut self, xid: i32) -> Option<(ReplyHeader, Response)> {
+        loop {
+            let p = self.recv().await?;
+            let pending = &self.pending;
+            let (h, body) = decode_reply_frame(p, |x| pending.get(&x).copied()).unwrap();
+            if let Response::Notification(e) = &body {
+                self.events.push((e.event().unwrap(), e.path.clone()));
+                continue;
+            }
+            if h.xid == xid {
+                self.pending.remove(&xid);
+                return Some((h, body));
+            }
+        }
+    }
+
+    async fn call(&mut self, req: Request) -> Result<Response, ErrorCode> {
+        let xid = self.send(&req).await;
+        let (h, body) = self.reply(xid).await.expect("connection closed");
+        match h.error_code().unwrap() {
+            ErrorCode::Ok => Ok(body),
+            e => Err(e),
+        }
+    }
+
+    async fn create(&mut self, path: &str, mode: CreateMode) -> Result<Response, ErrorCode> {
+        self.call(Request::Create(CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"v")),
+            acl: OPEN_ACL_UNSAFE.clone(),
+            flags: mode.into(),
+        }))
+        .await
+    }
+
+    /// Reads to EOF; returns the number of frames seen.
+    async fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while self.recv().await.is_some() {
+            n += 1;
+        }
+        n
+    }
+}
+
+fn get_data(path: &str, watch: bool) -> Request {
+    Request::GetData(GetDataRequest {
+        path: path.into(),
+        watch,
+    })
+}
+
+async fn four_letter(addr: SocketAddr, cmd: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(cmd.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn handshake_requests_and_notifications_in_order() {
+    let server = Server::builder().start().await.unwrap();
+    let (mut a, rsp) = Raw::connect(server.addr()).await;
+    assert_eq!(rsp.time_out, 6000);
+    assert_eq!(rsp.read_only, Some(false));
+    let (mut b, _) = Raw::connect(server.addr()).await;
+    a.create("/n", CreateMode::Persistent).await.unwrap();
+    let Ok(Response::GetData(d)) = b.call(get_data("/n", true)).await else {
+        panic!()
+    };
+    assert_eq!(d.data.as_deref(), Some(&b"v"[..]));
+    a.call(Request::SetData(SetDataRequest {
+        path: "/n".into(),
+        data: None,
+        version: 0,
+    }))
+    .await
+    .unwrap();
+    // b's next reply comes after the notification, on the same socket.
+    b.call(Request::Ping).await.unwrap();
+    assert_eq!(
+        b.events,
+        vec![(EventType::NodeDataChanged, "/n".to_owned())]
+    );
+    assert_eq!(
+        a.create("/n", CreateMode::Persistent).await,
+        Err(ErrorCode::NodeExists)
+    );
+    // closeSession: reply, then EOF.
+    let xid = a.send(&Request::CloseSession).await;
+    assert!(a.reply(xid).await.unwrap().0.is_ok());
+    assert!(a.recv().await.is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_closes_or_errors_never_panics() {
+    let server = Server::builder().start().await.unwrap();
+    let addr = server.addr();
+
+    // Request before the handshake: closed.
+    let mut r = Raw::open(addr).await;
+    r.send_payload(&(&RequestHeader::ping(), &Request::Ping))
+        .await;
+    assert!(r.recv().await.is_none());
+
+    // Oversized and negative frame lengths: closed without a reply.
+    for prefix in [0x0010_0000_i32, -5] {
+        let mut r = Raw::open(addr).await;
+        r.stream.write_all(&prefix.to_be_bytes()).await.unwrap();
+        assert!(r.recv().await.is_none());
+    }
+
+    // Unknown opcode: UNIMPLEMENTED with the xid echoed, then closed.
+    let (mut r, _) = Raw::connect(addr).await;
+    r.send_payload(&RequestHeader { xid: 77, op: 10 }).await;
+    let p = r.recv().await.unwrap();
+    let h = ReplyHeader::decode_exact(p).unwrap();
+    assert_eq!((h.xid, h.err), (77, -6));
+    assert!(r.recv().await.is_none());
+
+    // check alone, and deleteContainer from a client: the same.
+    for req in [
+        Request::Check(CheckVersionRequest {
+            path: "/".into(),
+            version: -1,
+        }),
+        Request::DeleteContainer(DeleteContainerRequest { path: "/x".into() }),
+    ] {
+        let (mut r, _) = Raw::connect(addr).await;
+        let xid = r.send(&req).await;
+        let p = r.recv().await.unwrap();
+        let h = ReplyHeader::decode_exact(p).unwrap();
+        assert_eq!((h.xid, h.err), (xid, -6));
+        assert!(r.recv().await.is_none());
+    }
+
+    // A body that does not decode: MARSHALLINGERROR, connection stays usable.
+    let (mut r, _) = Raw::connect(addr).await;
+    r.send_payload(&(RequestHeader::new(5, OpCode::GetData), 3_i32))
+        .await;
+    let p = r.recv().await.unwrap();
+    let h = ReplyHeader::decode_exact(p).unwrap();
+    assert_eq!((h.xid, h.err), (5, -5));
+    assert!(r.call(Request::Ping).await.is_ok());
+    // Invalid paths: BADARGUMENTS.
+    assert_eq!(
+        r.call(get_data("no/slash", false)).await,
+        Err(ErrorCode::BadArguments)
+    );
+    assert_eq!(
+        r.create("/a//b", CreateMode::Persistent).await,
+        Err(ErrorCode::BadArguments)
+    );
+
+    // Garbage instead of a ConnectRequest: closed.
+    let mut r = Raw::open(addr).await;
+    r.send_payload(&Bytes::from_static(b"\x01\x02\x03")).await;
+    assert!(r.recv().await.is_none());
+
+    // The server still works.
+    assert_eq!(four_letter(addr, "ruok").await, "imok");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expire_drop_and_reattach() {
+    let server = Server::builder().tick_time(100).start().await.unwrap();
+    let addr = server.addr();
+    let (mut a, rsp) = Raw::connect(addr).await;
+    let (mut w, _) = Raw::connect(addr).await;
+    a.create("/eph", CreateMode::Ephemeral).await.unwrap();
+    w.call(Request::Exists(ExistsRequest {
+        path: "/eph".into(),
+        watch: true,
+    }))
+    .await
+    .unwrap();
+
+    // Dropped connection: the session lives on; re-attach with id + password.
+    assert!(server.drop_connection(rsp.session_id));
+    assert!(a.recv().await.is_none());
+    let mut again = ConnectRequest::new_session(6000, 0, false);
+    again.session_id = rsp.session_id;
+    again.passwd = rsp.passwd.clone();
+    let mut a2 = Raw::open(addr).await;
+    let r2 = a2.handshake(again.clone()).await.unwrap();
+    assert_eq!(r2.session_id, rsp.session_id);
+    assert!(a2.call(get_data("/eph", false)).await.is_ok());
+
+    // Wrong password: expired answer, then closed.
+    let mut bad = again.clone();
+    bad.passwd = Bytes::from_static(&[7; 16]);
+    let mut a3 = Raw::open(addr).await;
+    let r3 = a3.handshake(bad).await.unwrap();
+    assert!(r3.is_expired());
+    assert_eq!(r3.session_id, 0);
+    assert!(a3.recv().await.is_none());
+
+    // Expiry: ephemerals go (watchers hear it), the connection closes, re-attach fails.
+    assert!(server.expire_session(rsp.session_id));
+    assert!(!server.expire_session(rsp.session_id));
+    assert!(a2.recv().await.is_none());
+    w.call(Request::Ping).await.unwrap();
+    assert_eq!(w.events, vec![(EventType::NodeDeleted, "/eph".to_owned())]);
+    let mut a4 = Raw::open(addr).await;
+    assert!(a4.handshake(again).await.unwrap().is_expired());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_expire_on_their_own() {
+    // Ticks of 50 ms, timeout clamped to 2 ticks: the session is gone soon after the client
+    // goes quiet. We wait on the state (EOF), not on a clock.
+    let server = Server::builder().tick_time(50).start().await.unwrap();
+    let mut raw = Raw::open(server.addr()).await;
+    let rsp = raw
+        .handshake(ConnectRequest::new_session(1, 0, false))
+        .await
+        .unwrap();
+    assert_eq!(rsp.time_out, 100);
+    assert!(raw.recv().await.is_none());
+    assert!(server.sessions().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped() {
+    let limits = Limits {
+        max_queued_bytes: 256 << 10,
+        ..Limits::default()
+    };
+    let server = Server::builder().limits(limits).start().await.unwrap();
+    let (mut writer, _) = Raw::connect(server.addr()).await;
+    let (mut lazy, _) = Raw::connect(server.addr()).await;
+    // Long paths make large notifications.
+    let path = format!("/{}", "x".repeat(100_000));
+    writer.create(&path, CreateMode::Persistent).await.unwrap();
+    lazy.call(Request::AddWatch(AddWatchRequest {
+        path: path.clone(),
+        mode: 0,
+    }))
+    .await
+    .unwrap();
+    // 40 MB of notifications: more than any socket buffers plus the queue bound.
+    let sent = 400;
+    for _ in 0..sent {
+        writer
+            .call(Request::SetData(SetDataRequest {
+                path: path.clone(),
+                data: None,
+                version: -1,
+            }))
+            .await
+            .unwrap();
+    }
+    // The lazy client finds its connection closed after what the buffers held.
+    let got = lazy.drain().await;
+    assert!(got < sent, "got {got} of {sent}");
+    // The writer is unaffected.
+    assert!(writer.call(Request::Ping).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connection_caps() {
+    let limits = Limits {
+        max_client_cnxns: 2,
+        ..Limits::default()
+    };
+    let server = Server::builder().limits(limits).start().await.unwrap();
+    let (_a, _) = Raw::connect(server.addr()).await;
+    let (_b, _) = Raw::connect(server.addr()).await;
+    let mut c = Raw::open(server.addr()).await;
+    c.send_payload(&ConnectRequest::new_session(6000, 0, false))
+        .await;
+    assert!(c.recv().await.is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn four_letter_words_over_tcp() {
+    let server = Server::builder()
+        .four_letter_words(zk_server_lite::four_letter::Whitelist::parse(
+            "ruok,srvr,isro",
+        ))
+        .start()
+        .await
+        .unwrap();
+    let addr = server.addr();
+    assert_eq!(four_letter(addr, "ruok").await, "imok");
+    assert_eq!(four_letter(addr, "isro").await, "rw");
+    let srvr = four_letter(addr, "srvr").await;
+    assert!(srvr.starts_with("Zookeeper version: "), "{srvr}");
+    assert!(srvr.contains("Mode: standalone"));
+    assert_eq!(
+        four_letter(addr, "mntr").await,
+        "mntr is not executed because it is not in the whitelist.\n"
+    );
+    server.stop().await;
+}

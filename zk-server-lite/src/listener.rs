@@ -2,7 +2,7 @@
 //!
 //! * Every connection gets a [`ConnId`]; its task reads frames, decodes them and hands them to
 //!   the [`Core`] under a short lock; the core's outputs are encoded and pushed to the
-//!   connection queues they are addressed to ([`Shared::dispatch`]).
+//!   connection queues they are addressed to.
 //! * The first 4 bytes of a fresh connection may be a four-letter word (`ruok`, `srvr`, …):
 //!   answered as text, then closed.
 //! * The first frame must be a `ConnectRequest`; anything else closes the connection. Frames

@@ -678,6 +678,13 @@ impl Core {
                 out.push((conn, Output::Close));
                 return out;
             }
+            Request::Reconfig(_) => {
+                // Standalone: reconfig is disabled. Apache fails it in prep, so it still
+                // consumes a zxid (an error txn).
+                let body = TxnBody::Error(ErrorCode::ReconfigDisabled);
+                self.write(conn, session, xid, op, body, now, &mut out);
+                return out;
+            }
             Request::Check(_) | Request::DeleteContainer(_) | Request::Sasl(_) => {
                 return self.unimplemented(conn, xid);
             }
@@ -912,7 +919,6 @@ impl Core {
                     AuthOutcome::Failed => ReadResult::ReplyAndClose(Err(ErrorCode::AuthFailed)),
                 }
             }
-            Request::Reconfig(_) => R(Err(ErrorCode::ReconfigDisabled)),
             // Writes and the rest are dispatched before reaching here.
             _ => ReadResult::ReplyAndClose(Err(ErrorCode::Unimplemented)),
         }

@@ -889,6 +889,7 @@ fn misc_reads() {
         panic!()
     };
     assert_eq!(cfg.data.as_deref(), Some(&b""[..]));
+    let before = h.core.last_zxid();
     assert_eq!(
         h.call(
             1,
@@ -901,6 +902,8 @@ fn misc_reads() {
         ),
         Err(ErrorCode::ReconfigDisabled)
     );
+    // Like Apache, the refused reconfig is an error txn with its own zxid.
+    assert_eq!(h.core.last_zxid(), before + 1);
     assert_eq!(
         h.call(1, get_data("no-slash", false)),
         Err(ErrorCode::BadArguments)

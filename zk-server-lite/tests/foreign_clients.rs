@@ -1,8 +1,14 @@
-//! Real foreign clients against zk-server-lite: the official Java client (Debian's
-//! `/usr/share/java/zookeeper.jar`) runs `tests/java/SmokeClient.java`; if python3 is there
-//! too, zk-proto's `GoldenSession.java` runs through its recording proxy (which cuts the
-//! connection to exercise reconnects and SetWatches). Skipped, with a message, when `javac`
-//! or the jar is missing.
+//! Real foreign clients against zk-server-lite:
+//!
+//! * the official Java client (Debian's `/usr/share/java/zookeeper.jar`) runs
+//!   `tests/java/SmokeClient.java`;
+//! * zk-proto's `GoldenSession.java` (every client opcode) runs through its recording proxy,
+//!   which cuts the connection to exercise reconnects and SetWatches;
+//! * kazoo runs `tests/python/kazoo_smoke.py` (basic ops, watch, transactions, Lock,
+//!   Election) with the Python named by `ZK_KAZOO_PYTHON` (default `python3`).
+//!
+//! Each test is skipped, with a message, when its client (javac and the jar, python3, the
+//! kazoo module) is missing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -178,6 +184,33 @@ fn golden_session_through_the_recording_proxy() {
     let _ = proxy.0.kill();
     let _ = proxy.0.wait();
     assert!(ok && text.contains("[golden] done"), "{text}");
+    rt.block_on(server.stop());
+}
+
+#[test]
+fn kazoo_smoke() {
+    let python = std::env::var("ZK_KAZOO_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = Command::new(&python)
+        .args(["-c", "import kazoo"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: {python} cannot import kazoo (set ZK_KAZOO_PYTHON)");
+        return;
+    }
+    let rt = runtime();
+    let server = rt.block_on(Server::builder().start()).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/kazoo_smoke.py");
+    let child = Command::new(&python)
+        .arg(script)
+        .arg(server.connect_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ok, text) = wait_with_deadline(child, Duration::from_secs(120));
+    assert!(ok && text.contains("kazoo: OK"), "{text}");
     rt.block_on(server.stop());
 }
 

@@ -148,7 +148,7 @@ impl Client {
     /// # }
     /// ```
     pub fn state_changes(&self) -> StateChanges {
-        StateChanges::new(self.inner.changes.subscribe())
+        StateChanges::new(self.inner.changes.subscribe(), self.inner.state.clone())
     }
 
     /// The chroot this client works under (none when the connect string had none).

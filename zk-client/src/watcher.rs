@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use zk_proto::{EventType, KeeperState};
 
 use crate::session::SessionState;
@@ -141,28 +141,56 @@ impl Stream for PersistentWatcher {
 }
 
 /// Every session state change, in order, from the moment it was created
-/// ([`Client::state_changes`](crate::Client::state_changes)).
+/// ([`Client::state_changes`](crate::Client::state_changes)). Ends after the terminal state.
 ///
 /// If the receiver falls far behind (more than 64 changes), the oldest are skipped.
 #[derive(Debug)]
 pub struct StateChanges {
     rx: broadcast::Receiver<SessionState>,
+    current: watch::Receiver<SessionState>,
+    done: bool,
 }
 
 impl StateChanges {
-    pub(crate) fn new(rx: broadcast::Receiver<SessionState>) -> StateChanges {
-        StateChanges { rx }
+    pub(crate) fn new(
+        rx: broadcast::Receiver<SessionState>,
+        current: watch::Receiver<SessionState>,
+    ) -> StateChanges {
+        StateChanges {
+            rx,
+            current,
+            done: false,
+        }
     }
 
-    /// The next state change, or `None` after the final (terminal) state was delivered.
+    /// The next state change, or `None` after the terminal state was delivered.
     /// Cancellation-safe.
     pub async fn next(&mut self) -> Option<SessionState> {
-        loop {
-            match self.rx.recv().await {
-                Ok(state) => return Some(state),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
+        if self.done {
+            return None;
         }
+        let state = loop {
+            tokio::select! {
+                biased;
+                received = self.rx.recv() => match received {
+                    Ok(state) => break state,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        break *self.current.borrow();
+                    }
+                },
+                // The session ended before (or while) this stream was created.
+                terminal = async {
+                    self.current.wait_for(|s| s.is_terminal()).await.map(|s| *s)
+                } => match terminal {
+                    Ok(state) => break state,
+                    Err(_) => break *self.current.borrow(),
+                },
+            }
+        };
+        if state.is_terminal() {
+            self.done = true;
+        }
+        Some(state)
     }
 }

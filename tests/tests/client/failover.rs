@@ -1,0 +1,237 @@
+//! Connection loss, re-attaching the same session, re-armed watches, expiry, close, and
+//! failover inside an ensemble.
+
+use std::time::Duration;
+
+use zk_client::{
+    CreateMode, CreateOptions, Error, EventType, KeeperState, LostReason, SessionState,
+};
+use zk_testkit::{ApacheConfig, ApacheEnsemble, FaultProxy, wait_until};
+
+use crate::{WAIT, connect, connect_with, start_server, wait_state, within};
+
+fn ephemeral() -> CreateOptions {
+    CreateOptions::new(CreateMode::Ephemeral)
+}
+
+fn persistent() -> CreateOptions {
+    CreateOptions::new(CreateMode::Persistent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_connection_reattaches_the_same_session_and_rearms_watches() {
+    let server = start_server(ApacheConfig::new()).await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(20)).await;
+    let direct = connect(&server.connect_string()).await;
+    let session = client.session_id();
+
+    client.create("/data", b"0", &persistent()).await.unwrap();
+    client.create("/eph", b"", &ephemeral()).await.unwrap();
+    let (_, _, data_watch) = client.get_data_watch("/data").await.unwrap();
+    let (_, created_watch) = client.exists_watch("/later").await.unwrap();
+    let (_, _, child_watch) = client.get_children_watch("/data").await.unwrap();
+    let mut persistent_watch = client
+        .add_watch("/data", zk_client::AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let mut changes = client.state_changes();
+
+    // A request stuck in flight when the connection breaks fails with connection loss; a
+    // write's outcome is then unknown.
+    proxy.stall();
+    let in_flight = client.set_data("/data", b"lost?", None);
+    proxy.refuse_new(true);
+    proxy.cut_all().await;
+    let err = within("the in-flight write to fail", in_flight)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::ConnectionLoss {
+            outcome_unknown: true
+        }
+    );
+    assert!(err.is_retryable() && err.outcome_unknown());
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+    proxy.unstall();
+
+    // Changes made while the client is away.
+    direct.set_data("/data", b"changed", None).await.unwrap();
+    direct.create("/later", b"", &persistent()).await.unwrap();
+    direct
+        .create("/data/kid", b"", &persistent())
+        .await
+        .unwrap();
+    // A request issued while disconnected waits for the reconnection.
+    let queued = client.get_data("/data");
+
+    proxy.refuse_new(false);
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+    assert_eq!(client.session_id(), session);
+    let (data, _) = within("the queued request", queued).await.unwrap();
+    assert_eq!(&data[..], b"changed");
+
+    // Re-armed watches fire for what changed during the outage.
+    let event = within("re-armed data watch", data_watch).await;
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    let event = within("re-armed exists watch", created_watch).await;
+    assert_eq!(event.event_type, EventType::NodeCreated);
+    let event = within("re-armed child watch", child_watch).await;
+    assert_eq!(event.event_type, EventType::NodeChildrenChanged);
+    let event = within("re-armed persistent watch", persistent_watch.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            event.event_type,
+            EventType::NodeDataChanged | EventType::NodeChildrenChanged
+        ),
+        "{event:?}"
+    );
+
+    // The session and its ephemeral node survived, as the server sees it.
+    let stat = direct.exists("/eph").await.unwrap().unwrap();
+    assert_eq!(stat.ephemeral_owner, session);
+    assert_eq!(client.get_ephemerals("/").await.unwrap(), ["/eph"]);
+    client.close().await;
+    assert_eq!(direct.exists("/eph").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stall_past_the_session_timeout_loses_the_session() {
+    let server = start_server(ApacheConfig::new()).await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(2)).await;
+    let direct = connect(&server.connect_string()).await;
+    client.create("/eph", b"", &ephemeral()).await.unwrap();
+    let (_, watcher) = client.exists_watch("/eph").await.unwrap();
+    let mut changes = client.state_changes();
+
+    proxy.stall();
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+    let state = wait_state(&mut changes, "Lost", SessionState::is_terminal).await;
+    assert_eq!(state, SessionState::Lost(LostReason::Expired));
+    assert_eq!(client.state(), state);
+
+    // Every watcher is told, every call fails for good.
+    let event = within("the watcher's final event", watcher).await;
+    assert_eq!(
+        (event.event_type, event.state),
+        (EventType::None, KeeperState::Expired)
+    );
+    assert_eq!(client.exists("/").await, Err(Error::SessionExpired));
+    assert!(Error::SessionExpired.is_session_terminal());
+
+    // The server expires it too: the ephemeral node goes away.
+    wait_until(WAIT, "the ephemeral node to disappear", || {
+        let direct = direct.clone();
+        async move { direct.exists("/eph").await == Ok(None) }
+    })
+    .await;
+
+    // Healing the network does not bring the handle back.
+    proxy.heal();
+    assert_eq!(client.exists("/").await, Err(Error::SessionExpired));
+    assert_eq!(within("end of state changes", changes.next()).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_and_drop_end_the_session_on_the_server() {
+    let server = start_server(ApacheConfig::new()).await;
+    let direct = connect(&server.connect_string()).await;
+
+    let client = connect(&server.connect_string()).await;
+    let mut changes = client.state_changes();
+    client.create("/closed", b"", &ephemeral()).await.unwrap();
+    let other_handle = client.clone();
+    within("close", client.close()).await;
+    // closeSession is a transaction: the ephemeral node is gone when close returns.
+    assert_eq!(direct.exists("/closed").await.unwrap(), None);
+    assert_eq!(
+        changes.next().await,
+        Some(SessionState::Lost(LostReason::Closed))
+    );
+    assert_eq!(other_handle.exists("/").await, Err(Error::Closed));
+    within("second close", other_handle.close()).await;
+
+    // Dropping every handle closes the session too.
+    let client = connect(&server.connect_string()).await;
+    client.create("/dropped", b"", &ephemeral()).await.unwrap();
+    let watch = client.state_watch();
+    drop(client);
+    let mut watch = watch;
+    within(
+        "the dropped client's session to end",
+        watch.wait_for(|s| s.is_terminal()),
+    )
+    .await
+    .ok();
+    wait_until(WAIT, "the dropped client's ephemeral node to go", || {
+        let direct = direct.clone();
+        async move { direct.exists("/dropped").await == Ok(None) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_connected_member_fails_over_to_another() {
+    zk_testkit::init_tracing();
+    let mut ensemble = ApacheEnsemble::start(3).await.unwrap();
+    let mut proxies = Vec::new();
+    for addr in ensemble.addrs() {
+        proxies.push(FaultProxy::start(addr).await.unwrap());
+    }
+    let connect_string = proxies
+        .iter()
+        .map(|p| p.addr().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let client = connect_with(&connect_string, Duration::from_secs(20)).await;
+    let session = client.session_id();
+    client.create("/eph", b"", &ephemeral()).await.unwrap();
+    client.create("/data", b"0", &persistent()).await.unwrap();
+    let (_, _, watcher) = client.get_data_watch("/data").await.unwrap();
+    let mut changes = client.state_changes();
+
+    let mut connected = None;
+    wait_until(WAIT, "the client's proxied connection", || {
+        let found = proxies.iter().position(|p| p.connection_count() == 1);
+        connected = found;
+        async move { found.is_some() }
+    })
+    .await;
+    let victim = connected.unwrap();
+    // Hold the client off the surviving members until the change is made, so that the
+    // change happens while it is disconnected.
+    for proxy in &proxies {
+        proxy.refuse_new(true);
+    }
+    ensemble.kill(victim).await.unwrap();
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+
+    let survivor = (0..3).find(|i| *i != victim).unwrap();
+    let other = connect(&ensemble.addr(survivor).to_string()).await;
+    other
+        .set_data("/data", b"during the outage", None)
+        .await
+        .unwrap();
+    for proxy in &proxies {
+        proxy.refuse_new(false);
+    }
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+    assert_eq!(client.session_id(), session);
+    let event = within("the re-armed watch", watcher).await;
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    let stat = other.exists("/eph").await.unwrap().unwrap();
+    assert_eq!(stat.ephemeral_owner, session);
+    let (data, _) = client.get_data("/data").await.unwrap();
+    assert_eq!(&data[..], b"during the outage");
+    client.close().await;
+}

@@ -1,0 +1,173 @@
+//! Watch semantics per operation, as Apache ZooKeeper defines them.
+
+use zk_client::{AddWatchMode, CreateMode, CreateOptions, Error, EventType, WatcherType};
+use zk_testkit::ApacheConfig;
+
+use crate::{connect, start_server, within};
+
+fn persistent() -> CreateOptions {
+    CreateOptions::new(CreateMode::Persistent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_watches_follow_apache_semantics() {
+    let server = start_server(ApacheConfig::new()).await;
+    let client = connect(&server.connect_string()).await;
+    let writer = connect(&server.connect_string()).await;
+
+    // exists on a missing node registers a watch that fires on create.
+    let (stat, created) = client.exists_watch("/w").await.unwrap();
+    assert_eq!(stat, None);
+    client.check_watches("/w", WatcherType::Data).await.unwrap();
+    writer.create("/w", b"", &persistent()).await.unwrap();
+    let event = within("NodeCreated", created).await;
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeCreated, "/w")
+    );
+
+    // getData / getChildren on a missing node fail and register nothing.
+    assert!(matches!(
+        client.get_data_watch("/none").await,
+        Err(Error::NoNode)
+    ));
+    assert!(matches!(
+        client.get_children_watch("/none").await,
+        Err(Error::NoNode)
+    ));
+    assert_eq!(
+        client.check_watches("/none", WatcherType::Any).await,
+        Err(Error::NoWatcher)
+    );
+
+    // One server notification fans out to every local watcher of the path and kind.
+    let (_, _, data1) = client.get_data_watch("/w").await.unwrap();
+    let (_, _, data2) = client.get_data_watch("/w").await.unwrap();
+    let (_, exists_w) = client.exists_watch("/w").await.unwrap();
+    let (_, _, children) = client.get_children_watch("/w").await.unwrap();
+    writer.set_data("/w", b"1", None).await.unwrap();
+    for watcher in [data1, data2, exists_w] {
+        let event = within("NodeDataChanged", watcher).await;
+        assert_eq!(event.event_type, EventType::NodeDataChanged);
+    }
+    // The data change did not touch the child watch; a child creation fires it.
+    writer.create("/w/c", b"", &persistent()).await.unwrap();
+    let event = within("NodeChildrenChanged", children).await;
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeChildrenChanged, "/w")
+    );
+
+    // One-shot: after firing, the server holds no watch until a new read sets one.
+    assert_eq!(
+        client.check_watches("/w", WatcherType::Data).await,
+        Err(Error::NoWatcher)
+    );
+    assert_eq!(
+        client.check_watches("/w", WatcherType::Children).await,
+        Err(Error::NoWatcher)
+    );
+
+    // Delete fires NodeDeleted on data and child watches of the node, and
+    // NodeChildrenChanged on the parent's child watch.
+    let (_, _, data) = client.get_data_watch("/w/c").await.unwrap();
+    let (_, _, child) = client.get_children_watch("/w/c").await.unwrap();
+    let (_, _, parent) = client.get_children_watch("/w").await.unwrap();
+    writer.delete("/w/c", None).await.unwrap();
+    for watcher in [data, child] {
+        let event = within("NodeDeleted", watcher).await;
+        assert_eq!(
+            (event.event_type, event.path.as_str()),
+            (EventType::NodeDeleted, "/w/c")
+        );
+    }
+    let event = within("parent NodeChildrenChanged", parent).await;
+    assert_eq!(event.event_type, EventType::NodeChildrenChanged);
+
+    // A dropped watcher is simply forgotten.
+    let (_, _, dropped) = client.get_data_watch("/w").await.unwrap();
+    drop(dropped);
+    writer.set_data("/w", b"2", None).await.unwrap();
+    client.sync("/").await.unwrap();
+
+    // remove_watches tells the local watcher.
+    let (_, _, removed) = client.get_data_watch("/w").await.unwrap();
+    client
+        .remove_watches("/w", WatcherType::Data)
+        .await
+        .unwrap();
+    let event = within("DataWatchRemoved", removed).await;
+    assert_eq!(event.event_type, EventType::DataWatchRemoved);
+    assert_eq!(
+        client.remove_watches("/w", WatcherType::Data).await,
+        Err(Error::NoWatcher)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_and_recursive_watches_are_streams() {
+    let server = start_server(ApacheConfig::new()).await;
+    let client = connect(&server.connect_string()).await;
+    let other = connect(&server.connect_string()).await;
+    let writer = connect(&server.connect_string()).await;
+
+    // Apache 3.8 keeps one watch mode per (connection, path) (ZOOKEEPER-4466), so the two
+    // kinds of watch on one path come from two sessions here.
+    let mut node = client
+        .add_watch("/p", AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let mut tree = other
+        .add_watch("/p", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    writer.create("/p", b"", &persistent()).await.unwrap();
+    writer.create("/p/c", b"", &persistent()).await.unwrap();
+    writer.set_data("/p/c", b"x", None).await.unwrap();
+    writer.set_data("/p", b"y", None).await.unwrap();
+    writer.delete("/p/c", None).await.unwrap();
+
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let event = within("persistent event", node.next()).await.unwrap();
+        seen.push((event.event_type, event.path));
+    }
+    assert_eq!(
+        seen,
+        [
+            (EventType::NodeCreated, "/p".to_owned()),
+            (EventType::NodeChildrenChanged, "/p".to_owned()),
+            (EventType::NodeDataChanged, "/p".to_owned()),
+            (EventType::NodeChildrenChanged, "/p".to_owned()),
+        ]
+    );
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let event = within("recursive event", tree.next()).await.unwrap();
+        seen.push((event.event_type, event.path));
+    }
+    assert_eq!(
+        seen,
+        [
+            (EventType::NodeCreated, "/p".to_owned()),
+            (EventType::NodeCreated, "/p/c".to_owned()),
+            (EventType::NodeDataChanged, "/p/c".to_owned()),
+            (EventType::NodeDataChanged, "/p".to_owned()),
+            (EventType::NodeDeleted, "/p/c".to_owned()),
+        ]
+    );
+
+    // Removing the persistent watch ends its stream with a removal event. (3.8 servers
+    // only accept the types Children, Data and Any here; Persistent needs 3.9.)
+    client.remove_watches("/p", WatcherType::Any).await.unwrap();
+    let event = within("removal", node.next()).await.unwrap();
+    assert_eq!(event.event_type, EventType::PersistentWatchRemoved);
+    assert_eq!(within("end of stream", node.next()).await, None);
+
+    // The session ends: the recursive stream gets a final session event, then ends.
+    other.close().await;
+    let event = within("final event", tree.next()).await.unwrap();
+    assert!(event.is_session_event());
+    assert_eq!(event.state, zk_client::KeeperState::Closed);
+    assert_eq!(within("end of stream", tree.next()).await, None);
+}

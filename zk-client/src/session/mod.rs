@@ -20,6 +20,9 @@ pub(crate) mod pending;
 pub(crate) mod state;
 pub(crate) mod watches;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,320 @@
+//! The session task driven through in-memory streams with paused time: timers, reconnects,
+//! priming order and expiry, without sockets or a server.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use zk_proto::records::{ConnectRequest, ConnectResponse, ReplyHeader, WatcherEvent, xid};
+use zk_proto::{Chroot, Decode, Encode, EventType, KeeperState, Request, Response, frame};
+
+use crate::builder::Config;
+use crate::hosts::HostSpec;
+use crate::transport::{Connector, Stream};
+use crate::{Client, Error, LostReason, SessionState};
+
+struct Harness {
+    servers: mpsc::UnboundedReceiver<DuplexStream>,
+    refuse: Arc<AtomicBool>,
+}
+
+fn config(connector: Connector, timeout: Duration) -> Arc<Config> {
+    Arc::new(Config {
+        hosts: vec![HostSpec {
+            host: "127.0.0.1".into(),
+            port: 2181,
+        }],
+        chroot: Chroot::none(),
+        session_timeout: timeout,
+        attempt_timeout: Some(Duration::from_millis(500)),
+        request_timeout: Duration::from_secs(1),
+        read_only: false,
+        fail_fast: false,
+        max_frame_out: 1 << 20,
+        max_frame_in: 1 << 21,
+        reconnect_backoff: ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_millis(100))
+            .without_max_times(),
+        auths: Vec::new(),
+        connector,
+    })
+}
+
+fn harness() -> (Connector, Harness) {
+    let (tx, servers) = mpsc::unbounded_channel();
+    let refuse = Arc::new(AtomicBool::new(false));
+    let refused = refuse.clone();
+    let connector: Connector = Arc::new(move |_addr| {
+        let tx = tx.clone();
+        let refused = refused.load(Ordering::SeqCst);
+        Box::pin(async move {
+            if refused {
+                return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
+            }
+            let (client, server) = tokio::io::duplex(1 << 16);
+            tx.send(server)
+                .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
+            Ok(Box::new(client) as Stream)
+        })
+    });
+    (connector, Harness { servers, refuse })
+}
+
+async fn read_frame(stream: &mut DuplexStream) -> Bytes {
+    let len = stream.read_i32().await.unwrap();
+    let mut buf = BytesMut::zeroed(usize::try_from(len).unwrap());
+    stream.read_exact(&mut buf).await.unwrap();
+    buf.freeze()
+}
+
+async fn write_payload(stream: &mut DuplexStream, payload: &impl Encode) {
+    let mut buf = BytesMut::new();
+    frame::encode_frame(&mut buf, 1 << 21, payload).unwrap();
+    stream.write_all(&buf).await.unwrap();
+}
+
+/// Accepts the next connection and answers its handshake.
+async fn accept(
+    harness: &mut Harness,
+    session_id: i64,
+    timeout_ms: i32,
+) -> (DuplexStream, ConnectRequest) {
+    let mut stream = harness.servers.recv().await.unwrap();
+    let request = ConnectRequest::decode_exact(read_frame(&mut stream).await).unwrap();
+    let response = ConnectResponse {
+        protocol_version: 0,
+        time_out: timeout_ms,
+        session_id: if timeout_ms > 0 { session_id } else { 0 },
+        passwd: Bytes::from_static(&[7; 16]),
+        read_only: Some(false),
+    };
+    write_payload(&mut stream, &response).await;
+    (stream, request)
+}
+
+/// Reads one request frame: (xid, request).
+async fn read_request(stream: &mut DuplexStream) -> (i32, Request) {
+    let (header, request) = zk_proto::decode_request_frame(read_frame(stream).await).unwrap();
+    (header.xid, request)
+}
+
+async fn reply(stream: &mut DuplexStream, xid: i32, zxid: i64, err: i32, body: &Response) {
+    write_payload(stream, &(&ReplyHeader { xid, zxid, err }, body)).await;
+}
+
+async fn start(connector: Connector, timeout: Duration) -> Client {
+    Client::start(config(connector, timeout), Duration::from_secs(30))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn pings_then_read_timeout_then_reattach_with_last_zxid() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(start(connector, Duration::from_secs(3)));
+    let (mut conn, request) = accept(&mut h, 0x42, 3000).await;
+    assert_eq!((request.session_id, request.last_zxid_seen), (0, 0));
+    let client = client_task.await.unwrap();
+    assert_eq!(client.session_id(), 0x42);
+    assert_eq!(client.state(), SessionState::Connected);
+    let mut changes = client.state_changes();
+
+    // A reply carries zxid 77; a notification's zxid must not count.
+    let exists = client.exists("/x");
+    let (xid, request) = read_request(&mut conn).await;
+    assert!(matches!(request, Request::Exists(_)));
+    reply(&mut conn, xid, 77, -101, &Response::Empty).await;
+    assert_eq!(exists.await, Ok(None));
+    let event = Response::Notification(WatcherEvent::new(EventType::NodeCreated, "/y"));
+    reply(&mut conn, xid::NOTIFICATION, 1000, 0, &event).await;
+
+    // Idle: a ping after a third of the timeout.
+    let idle_since = Instant::now();
+    let (ping_xid, ping) = read_request(&mut conn).await;
+    assert_eq!((ping_xid, ping), (xid::PING, Request::Ping));
+    let waited = idle_since.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited <= Duration::from_millis(1100),
+        "{waited:?}"
+    );
+    reply(&mut conn, xid::PING, 78, 0, &Response::Empty).await;
+
+    // Silence: after two thirds of the timeout the connection is declared lost.
+    assert_eq!(changes.next().await, Some(SessionState::Suspended));
+    let (_conn2, request) = accept(&mut h, 0x42, 3000).await;
+    assert_eq!(request.session_id, 0x42);
+    assert_eq!(&request.passwd[..], &[7; 16]);
+    assert_eq!(
+        request.last_zxid_seen, 77,
+        "pings and notifications do not count"
+    );
+    assert_eq!(changes.next().await, Some(SessionState::Reconnected));
+    drop(conn);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconnect_primes_auth_then_set_watches_then_queued_requests() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(start(connector, Duration::from_secs(30)));
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    let client = client_task.await.unwrap();
+    let mut changes = client.state_changes();
+
+    let auth = client.add_auth("digest", b"u:p");
+    let (auth_xid, _) = read_request(&mut conn).await;
+    assert_eq!(auth_xid, xid::AUTH);
+    reply(&mut conn, xid::AUTH, 0, 0, &Response::Empty).await;
+    auth.await.unwrap();
+
+    let watch = client.get_data_watch("/w");
+    let (xid, _) = read_request(&mut conn).await;
+    let body = Response::GetData(Default::default());
+    reply(&mut conn, xid, 500, 0, &body).await;
+    let (_, _, watcher) = watch.await.unwrap();
+
+    // The server goes away; a request made meanwhile waits.
+    drop(conn);
+    assert_eq!(changes.next().await, Some(SessionState::Suspended));
+    let queued = client.exists("/q");
+
+    let (mut conn, request) = accept(&mut h, 0x42, 30_000).await;
+    assert_eq!(request.last_zxid_seen, 500);
+    let (first, _) = read_request(&mut conn).await;
+    assert_eq!(first, xid::AUTH);
+    let (sw_xid, set_watches) = read_request(&mut conn).await;
+    match set_watches {
+        Request::SetWatches(sw) => {
+            assert_eq!(sw.relative_zxid, 500);
+            assert_eq!(sw.data_watches, ["/w"]);
+        }
+        other => panic!("expected setWatches, got {other:?}"),
+    }
+    let (q_xid, q) = read_request(&mut conn).await;
+    assert!(matches!(q, Request::Exists(_)));
+    assert!(q_xid > sw_xid);
+    reply(&mut conn, xid::AUTH, 0, 0, &Response::Empty).await;
+    // SetWatches fires the watch for a change made while away, before its own reply.
+    let event = Response::Notification(WatcherEvent::new(EventType::NodeDataChanged, "/w"));
+    reply(&mut conn, xid::NOTIFICATION, -1, 0, &event).await;
+    reply(&mut conn, sw_xid, 501, 0, &Response::Empty).await;
+    reply(&mut conn, q_xid, 501, -101, &Response::Empty).await;
+    assert_eq!(queued.await, Ok(None));
+    let event = watcher.await;
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    assert_eq!(changes.next().await, Some(SessionState::Reconnected));
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreachable_servers_expire_the_session_locally() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(start(connector, Duration::from_secs(4)));
+    let (conn, _) = accept(&mut h, 0x42, 4000).await;
+    let client = client_task.await.unwrap();
+    let mut changes = client.state_changes();
+
+    h.refuse.store(true, Ordering::SeqCst);
+    drop(conn);
+    assert_eq!(changes.next().await, Some(SessionState::Suspended));
+    let lost_at = Instant::now();
+    // A request waits at most the request timeout (1 s here), and is never sent.
+    assert_eq!(client.get_data("/a").await, Err(Error::Timeout));
+    assert_eq!(
+        changes.next().await,
+        Some(SessionState::Lost(LostReason::Expired))
+    );
+    let waited = lost_at.elapsed();
+    assert!(waited >= Duration::from_secs(4), "{waited:?}");
+    assert_eq!(changes.next().await, None);
+    assert_eq!(client.get_data("/a").await, Err(Error::SessionExpired));
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_reported_expiry_is_terminal_and_tells_watchers() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(start(connector, Duration::from_secs(30)));
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    let client = client_task.await.unwrap();
+    let watch = client.exists_watch("/w");
+    let (xid, _) = read_request(&mut conn).await;
+    reply(&mut conn, xid, 5, -101, &Response::Empty).await;
+    let (_, watcher) = watch.await.unwrap();
+    let mut persistent = {
+        let add = client.add_watch("/p", zk_proto::AddWatchMode::PersistentRecursive);
+        let (xid, _) = read_request(&mut conn).await;
+        let body = Response::AddWatch(zk_proto::records::ErrorResponse { err: 0 });
+        reply(&mut conn, xid, 6, 0, &body).await;
+        add.await.unwrap()
+    };
+    let pending = client.get_data("/slow");
+    let _ = read_request(&mut conn).await;
+    drop(conn);
+    assert_eq!(
+        pending.await,
+        Err(Error::ConnectionLoss {
+            outcome_unknown: false
+        })
+    );
+    let (_conn, _) = accept(&mut h, 0x42, 0).await;
+    let mut state = client.state_watch();
+    let state = *state.wait_for(|s| s.is_terminal()).await.unwrap();
+    assert_eq!(state, SessionState::Lost(LostReason::Expired));
+    let event = watcher.await;
+    assert_eq!(event.state, KeeperState::Expired);
+    let event = persistent.next().await.unwrap();
+    assert_eq!(
+        (event.state, event.path.as_str()),
+        (KeeperState::Expired, "/p")
+    );
+    assert_eq!(persistent.next().await, None);
+    assert_eq!(client.exists("/").await, Err(Error::SessionExpired));
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_sends_close_session_after_earlier_requests() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(start(connector, Duration::from_secs(30)));
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    let client = client_task.await.unwrap();
+    let earlier = client.sync("/");
+    let closing = tokio::spawn({
+        let client = client.clone();
+        async move { client.close().await }
+    });
+    let (sync_xid, sync) = read_request(&mut conn).await;
+    assert!(matches!(sync, Request::Sync(_)));
+    let (close_xid, close) = read_request(&mut conn).await;
+    assert_eq!(close, Request::CloseSession);
+    assert_eq!(close_xid, sync_xid + 1);
+    let body = Response::Sync(zk_proto::records::SyncResponse { path: "/".into() });
+    reply(&mut conn, sync_xid, 9, 0, &body).await;
+    reply(&mut conn, close_xid, 10, 0, &Response::Empty).await;
+    earlier.await.unwrap();
+    closing.await.unwrap();
+    assert_eq!(client.state(), SessionState::Lost(LostReason::Closed));
+    assert_eq!(client.sync("/").await, Err(Error::Closed));
+    // Closing again is a no-op.
+    client.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_handle_closes_without_panicking() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(start(connector, Duration::from_secs(30)));
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    let client = client_task.await.unwrap();
+    let state = client.state_watch();
+    drop(client);
+    let (_, close) = read_request(&mut conn).await;
+    assert_eq!(close, Request::CloseSession);
+    // No reply: the close is bounded by two thirds of the session timeout.
+    let mut state = state;
+    let state = *state.wait_for(|s| s.is_terminal()).await.unwrap();
+    assert_eq!(state, SessionState::Lost(LostReason::Closed));
+}

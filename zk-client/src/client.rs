@@ -27,6 +27,11 @@ use crate::watcher::StateChanges;
 /// [`close`](Client::close) is called or the last handle is dropped (then the client tries
 /// to close the session on the server, bounded in time).
 ///
+/// Every operation method queues its request before it returns, so requests reach the
+/// server in call order. The returned futures are `'static`, `Send` and cancellation-safe
+/// in the sense that dropping one only discards the reply: the request was already sent
+/// and may still be applied.
+///
 /// ```no_run
 /// use zk_client::{Client, CreateMode, CreateOptions};
 ///

@@ -235,3 +235,52 @@ async fn killing_the_connected_member_fails_over_to_another() {
     assert_eq!(&data[..], b"during the outage");
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_wait_for_a_connection_at_most_the_request_timeout() {
+    let server = start_server(ApacheConfig::new()).await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let client = zk_client::Client::builder(proxy.addr().to_string())
+        .session_timeout(Duration::from_secs(30))
+        .request_timeout(Duration::from_millis(300))
+        .connect_timeout(WAIT)
+        .connect()
+        .await
+        .unwrap();
+    let mut changes = client.state_changes();
+    proxy.refuse_new(true);
+    proxy.cut_all().await;
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+    let err = within("the request timeout", client.exists("/"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::Timeout);
+    assert!(err.is_retryable() && !err.outcome_unknown());
+    proxy.refuse_new(false);
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+    assert!(client.exists("/").await.unwrap().is_some());
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_credentials_end_the_session_with_auth_failed() {
+    let server = start_server(ApacheConfig::new()).await;
+    let client = connect(&server.connect_string()).await;
+    let (_, watcher) = client.exists_watch("/w").await.unwrap();
+    let mut changes = client.state_changes();
+    let err = within("the auth reply", client.add_auth("no-such-scheme", b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::AuthFailed);
+    assert_eq!(
+        wait_state(&mut changes, "AuthFailed", SessionState::is_terminal).await,
+        SessionState::AuthFailed
+    );
+    let event = within("the watcher's final event", watcher).await;
+    assert_eq!(event.state, KeeperState::AuthFailed);
+    assert_eq!(client.exists("/").await, Err(Error::AuthFailed));
+    assert!(Error::AuthFailed.is_session_terminal());
+}

@@ -118,14 +118,9 @@ impl WatchRegistry {
 
     /// Delivers a server notification to every matching local watcher.
     pub(crate) fn dispatch(&mut self, event_type: EventType, server_path: &str, chroot: &Chroot) {
-        let Some(path) = chroot.strip(server_path) else {
-            tracing::debug!(
-                path = server_path,
-                "notification outside the chroot ignored"
-            );
-            return;
-        };
-        let event = WatchedEvent::node(event_type, path);
+        // Paths outside the chroot only match watches registered on server paths (the
+        // config node); they are reported unchanged.
+        let event = WatchedEvent::node(event_type, client_path(chroot, server_path));
         match event_type {
             EventType::NodeCreated | EventType::NodeDataChanged => {
                 fire_oneshots(self.data.remove(server_path), &event);
@@ -356,16 +351,27 @@ mod tests {
     }
 
     #[test]
-    fn chroot_is_stripped_and_outside_paths_ignored() {
+    fn chroot_is_stripped_and_outside_paths_kept() {
         let mut reg = WatchRegistry::default();
         let app = chroot("/app");
         let (tx, mut rx) = oneshot::channel();
         reg.add_oneshot(OneshotKind::Data, "/app/x".into(), tx);
+        let (config_tx, mut config_rx) = oneshot::channel();
+        reg.add_oneshot(OneshotKind::Data, "/zookeeper/config".into(), config_tx);
         reg.dispatch(EventType::NodeDeleted, "/apple/x", &app);
+        assert!(rx.try_recv().is_err());
         reg.dispatch(EventType::NodeDeleted, "/app/x", &app);
         assert_eq!(
             rx.try_recv(),
             Ok(WatchedEvent::node(EventType::NodeDeleted, "/x"))
+        );
+        reg.dispatch(EventType::NodeDataChanged, "/zookeeper/config", &app);
+        assert_eq!(
+            config_rx.try_recv(),
+            Ok(WatchedEvent::node(
+                EventType::NodeDataChanged,
+                "/zookeeper/config"
+            ))
         );
     }
 

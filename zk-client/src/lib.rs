@@ -74,7 +74,9 @@ pub use builder::{ClientBuilder, DEFAULT_SESSION_TIMEOUT};
 pub use client::Client;
 pub use error::{Error, Result};
 pub use hosts::ConnectString;
-pub use ops::{CONFIG_NODE, CreateOptions, Op, OpResult, ReadOp, ReadResult, Transaction};
+pub use ops::{
+    CONFIG_NODE, ChangeStream, CreateOptions, Op, OpResult, ReadOp, ReadResult, Transaction,
+};
 pub use session::{LostReason, SessionState};
 pub use watcher::{OneshotWatcher, PersistentWatcher, StateChanges, WatchedEvent};
 pub use zk_proto as proto;

@@ -171,3 +171,43 @@ async fn persistent_and_recursive_watches_are_streams() {
     assert_eq!(event.state, zk_client::KeeperState::Closed);
     assert_eq!(within("end of stream", tree.next()).await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_changes_streams_every_change_in_both_modes() {
+    let server = start_server(ApacheConfig::new()).await;
+    let client = connect(&server.connect_string()).await;
+    let writer = connect(&server.connect_string()).await;
+    for legacy in [false, true] {
+        let path = if legacy { "/legacy" } else { "/modern" };
+        let mut changes = if legacy {
+            client.watch_changes_legacy(path).await.unwrap()
+        } else {
+            client.watch_changes(path).await.unwrap()
+        };
+        let child = format!("{path}/kid");
+        let steps: [(&str, EventType); 5] = [
+            ("create", EventType::NodeCreated),
+            ("set", EventType::NodeDataChanged),
+            ("create child", EventType::NodeChildrenChanged),
+            ("delete child", EventType::NodeChildrenChanged),
+            ("delete", EventType::NodeDeleted),
+        ];
+        for (step, expected) in steps {
+            match step {
+                "create" => writer.create(path, b"", &persistent()).await.map(drop),
+                "set" => writer.set_data(path, b"x", None).await.map(drop),
+                "create child" => writer.create(&child, b"", &persistent()).await.map(drop),
+                "delete child" => writer.delete(&child, None).await,
+                _ => writer.delete(path, None).await,
+            }
+            .unwrap();
+            let event = within(step, changes.next()).await.unwrap();
+            assert_eq!(
+                (event.event_type, event.path.as_str()),
+                (expected, path),
+                "{step} (legacy: {legacy})"
+            );
+        }
+    }
+    client.close().await;
+}

@@ -11,7 +11,7 @@
 //! | `acl.rs` | [`get_acl`](crate::Client::get_acl), [`set_acl`](crate::Client::set_acl) |
 //! | `multi.rs` | [`multi`](crate::Client::multi) and the [`Transaction`] builder, [`multi_read`](crate::Client::multi_read) |
 //! | `session.rs` | [`sync`](crate::Client::sync), [`add_auth`](crate::Client::add_auth), [`who_am_i`](crate::Client::who_am_i), [`get_config`](crate::Client::get_config) |
-//! | `watches.rs` | [`add_watch`](crate::Client::add_watch), [`remove_watches`](crate::Client::remove_watches), [`check_watches`](crate::Client::check_watches) |
+//! | `watches.rs` | [`add_watch`](crate::Client::add_watch), [`remove_watches`](crate::Client::remove_watches), [`check_watches`](crate::Client::check_watches), [`watch_changes`](crate::Client::watch_changes) |
 //!
 //! Versions are `Option<i32>`: `None` matches any version (`-1` on the wire).
 
@@ -27,6 +27,7 @@ mod watches;
 pub use create::CreateOptions;
 pub use multi::{Op, OpResult, ReadOp, ReadResult, Transaction};
 pub use session::CONFIG_NODE;
+pub use watches::ChangeStream;
 
 /// `None` → `-1` (any version).
 pub(crate) fn version(version: Option<i32>) -> i32 {

@@ -111,3 +111,176 @@ impl Client {
         }
     }
 }
+
+/// A continuous stream of changes to one node (and its children), from
+/// [`Client::watch_changes`].
+///
+/// On 3.6+ servers it is a persistent watch; on older ones it re-registers one-shot watches
+/// after each event, so changes that happen between an event and the re-registration are
+/// missed there (re-read the node after each event). The stream ends after a session
+/// event (expiry, close) or when the session ends.
+pub struct ChangeStream {
+    inner: std::pin::Pin<Box<dyn futures::Stream<Item = crate::WatchedEvent> + Send>>,
+}
+
+impl std::fmt::Debug for ChangeStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeStream").finish_non_exhaustive()
+    }
+}
+
+impl ChangeStream {
+    /// The next change, or `None` once the stream ended. Cancellation-safe.
+    pub async fn next(&mut self) -> Option<crate::WatchedEvent> {
+        futures::StreamExt::next(&mut self.inner).await
+    }
+}
+
+impl futures::Stream for ChangeStream {
+    type Item = crate::WatchedEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<crate::WatchedEvent>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// State of the one-shot fallback of [`ChangeStream`].
+struct Legacy {
+    client: Client,
+    path: String,
+    data: Option<crate::OneshotWatcher>,
+    children: Option<crate::OneshotWatcher>,
+    ended: bool,
+}
+
+impl Legacy {
+    /// Re-registers the missing watches; `Err` when the stream must end.
+    async fn arm(&mut self) -> Result<(), Error> {
+        loop {
+            let result = async {
+                if self.data.is_none() {
+                    let (stat, watcher) = self.client.exists_watch(&self.path).await?;
+                    self.data = Some(watcher);
+                    if stat.is_none() {
+                        return Ok(());
+                    }
+                }
+                if self.children.is_none() {
+                    match self.client.get_children_watch(&self.path).await {
+                        Ok((_, _, watcher)) => self.children = Some(watcher),
+                        // Deleted in between: the data watch reports it.
+                        Err(Error::NoNode) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() => {
+                    // Requests wait for the reconnection; this only paces throttling.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn next_event(&mut self) -> Option<crate::WatchedEvent> {
+        if self.ended {
+            return None;
+        }
+        let event = match (&mut self.data, &mut self.children) {
+            (Some(data), Some(children)) => match futures::future::select(data, children).await {
+                futures::future::Either::Left((event, _)) => {
+                    self.data = None;
+                    event
+                }
+                futures::future::Either::Right((event, _)) => {
+                    self.children = None;
+                    event
+                }
+            },
+            (Some(data), None) => {
+                let event = data.await;
+                self.data = None;
+                event
+            }
+            (None, Some(children)) => {
+                let event = children.await;
+                self.children = None;
+                event
+            }
+            (None, None) => return None,
+        };
+        if event.is_session_event() {
+            self.ended = true;
+            return Some(event);
+        }
+        // A deleted node fires both watches; the child one is no longer needed.
+        if event.event_type == zk_proto::EventType::NodeDeleted {
+            self.children = None;
+        }
+        // Re-arm before handing the event out, so that whatever the caller does next is
+        // seen.
+        if self.arm().await.is_err() {
+            self.ended = true;
+        }
+        Some(event)
+    }
+}
+
+impl Client {
+    /// Every change to `path` (created, data changed, deleted, children changed) as one
+    /// stream: a persistent watch on 3.6+ servers, re-registered one-shot watches on older
+    /// ones (see [`ChangeStream`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// let mut changes = client.watch_changes("/config").await?;
+    /// while let Some(event) = changes.next().await {
+    ///     let (data, _) = client.get_data("/config").await?;
+    ///     println!("{:?}: now {data:?}", event.event_type);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn watch_changes(&self, path: &str) -> Result<ChangeStream, Error> {
+        match self.add_watch(path, AddWatchMode::Persistent).await {
+            Ok(watcher) => Ok(ChangeStream {
+                inner: Box::pin(watcher),
+            }),
+            Err(Error::Unimplemented) | Err(Error::MarshallingError) => {
+                tracing::debug!(
+                    path,
+                    "no persistent watches on this server: one-shot fallback"
+                );
+                self.watch_changes_legacy(path).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`watch_changes`](Self::watch_changes) with one-shot watches only, as it does on
+    /// servers older than 3.6.
+    pub async fn watch_changes_legacy(&self, path: &str) -> Result<ChangeStream, Error> {
+        let mut legacy = Legacy {
+            client: self.clone(),
+            path: path.to_owned(),
+            data: None,
+            children: None,
+            ended: false,
+        };
+        legacy.arm().await?;
+        let stream = futures::stream::unfold(legacy, |mut legacy| async move {
+            let event = legacy.next_event().await?;
+            Some((event, legacy))
+        });
+        Ok(ChangeStream {
+            inner: Box::pin(stream),
+        })
+    }
+}

@@ -4,7 +4,7 @@
 //! `initLimit`, `syncLimit`, `minSessionTimeout`, `maxSessionTimeout`, `maxClientCnxns`,
 //! `4lw.commands.whitelist`, `extendedTypesEnabled` (also as
 //! `zookeeper.extendedTypesEnabled`), `DigestAuthenticationProvider.superDigest`,
-//! `jute.maxbuffer`, `znode.container.checkIntervalMs`,
+//! `jute.maxbuffer`, `snapCount`, `znode.container.checkIntervalMs`,
 //! `znode.container.maxNeverUsedIntervalMs`, and `server.N=host:quorumPort:electionPort[:role][;[clientAddr:]clientPort]`.
 //! `myid` is read from `<dataDir>/myid` by [`Config::load`]. Other keys are kept in
 //! [`Config::other`] (Apache turns them into `zookeeper.*` system properties).
@@ -96,6 +96,8 @@ pub struct Config {
     pub super_digest: Option<String>,
     /// `jute.maxbuffer`.
     pub jute_max_buffer: usize,
+    /// `snapCount`: txns between snapshots (default 100 000).
+    pub snap_count: u64,
     /// `znode.container.checkIntervalMs`.
     pub container_check_interval_ms: i64,
     /// `znode.container.maxNeverUsedIntervalMs`.
@@ -125,6 +127,7 @@ impl Default for Config {
             extended_types: false,
             super_digest: None,
             jute_max_buffer: zk_proto::codec::JUTE_MAX_BUFFER,
+            snap_count: 100_000,
             container_check_interval_ms: 60_000,
             container_max_never_used_ms: 0,
             servers: BTreeMap::new(),
@@ -212,6 +215,7 @@ impl Config {
                     cfg.super_digest = Some(value.to_owned());
                 }
                 "jute.maxbuffer" => cfg.jute_max_buffer = num(key, value)?,
+                "snapCount" | "zookeeper.snapCount" => cfg.snap_count = num(key, value)?,
                 "znode.container.checkIntervalMs" => {
                     cfg.container_check_interval_ms = num(key, value)?;
                 }

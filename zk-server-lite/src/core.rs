@@ -35,7 +35,7 @@ use crate::acl::{self, AuthOutcome};
 use crate::data_tree::{DataTree, TreeEvent, TxnResult};
 use crate::prep::{Prep, PrepContext};
 use crate::sessions::SessionTracker;
-use crate::storage::{MemLog, TxnLog};
+use crate::storage::{MemLog, Snapshot, TxnLog};
 use crate::txn::{NodeKind, Txn, TxnBody, TxnHeader};
 use crate::watches::WatchManager;
 
@@ -164,6 +164,7 @@ pub struct Core {
     session_conn: HashMap<i64, ConnId>,
     next_reap: i64,
     counters: Counters,
+    since_snapshot: u64,
 }
 
 impl std::fmt::Debug for Core {
@@ -252,7 +253,64 @@ impl Core {
             session_conn: HashMap::new(),
             next_reap,
             counters: Counters::default(),
+            since_snapshot: 0,
         }
+    }
+
+    /// A server restored from a snapshot and the log txns after it (recovery). Restored
+    /// sessions get a fresh timeout from `now`; clients that come back in time keep them.
+    pub fn restore(
+        cfg: CoreConfig,
+        log: Box<dyn TxnLog>,
+        snapshot: Option<Snapshot>,
+        txns: Vec<Txn>,
+        now: Now,
+    ) -> Core {
+        let mut core = Core::with_log(cfg, log, now);
+        if let Some(snap) = snapshot {
+            core.tree = snap.tree;
+            core.last_zxid = snap.zxid;
+            for (id, timeout) in snap.sessions {
+                core.sessions.add(id, timeout, now.mono_ms);
+            }
+        }
+        let mut discard = Vec::new();
+        for txn in &txns {
+            core.apply(txn, now, &mut discard);
+            discard.clear();
+        }
+        core.since_snapshot = txns.len() as u64;
+        let max_id = core.sessions.iter().map(|s| s.id).max();
+        if let Some(max_id) = max_id {
+            core.sessions.ensure_next_above(max_id);
+        }
+        core
+    }
+
+    /// A consistent copy of the state at [`last_zxid`](Self::last_zxid), and resets the
+    /// txns-since-snapshot count.
+    pub fn snapshot(&mut self) -> Snapshot {
+        self.since_snapshot = 0;
+        Snapshot {
+            zxid: self.last_zxid,
+            tree: self.tree.clone(),
+            sessions: self.sessions.iter().map(|s| (s.id, s.timeout)).collect(),
+        }
+    }
+
+    /// Txns logged since the last [`snapshot`](Self::snapshot).
+    pub fn txns_since_snapshot(&self) -> u64 {
+        self.since_snapshot
+    }
+
+    /// The transaction log.
+    pub fn log(&self) -> &dyn TxnLog {
+        self.log.as_ref()
+    }
+
+    /// The transaction log, mutably (sync, roll).
+    pub fn log_mut(&mut self) -> &mut dyn TxnLog {
+        self.log.as_mut()
     }
 
     /// The configuration.
@@ -450,10 +508,13 @@ impl Core {
             },
             body,
         };
-        if let Err(e) = self.log.append(&txn).and_then(|()| self.log.sync()) {
+        // Appended only: the server makes it durable (one fsync for many txns) before it
+        // releases the outputs that follow (see `listener`).
+        if let Err(e) = self.log.append(&txn) {
             tracing::error!(error = %e, zxid, "transaction log failed");
             return (TxnResult::Error(ErrorCode::SystemError), txn.body);
         }
+        self.since_snapshot += 1;
         let result = self.apply(&txn, now, out);
         (result, txn.body)
     }

@@ -209,6 +209,51 @@ impl DataTree {
         }
     }
 
+    /// Every node with its path (unordered).
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Node)> {
+        self.nodes.iter()
+    }
+
+    /// Rebuilds a tree from nodes (children sets are ignored and recomputed). `None` if the
+    /// root is missing or a node's parent is.
+    pub fn from_nodes(nodes: Vec<(String, Node)>) -> Option<DataTree> {
+        let mut tree = DataTree {
+            nodes: HashMap::with_capacity(nodes.len()),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+        };
+        for (path, mut node) in nodes {
+            node.children.clear();
+            tree.nodes.insert(path, node);
+        }
+        if !tree.nodes.contains_key("/") {
+            return None;
+        }
+        let paths: Vec<String> = tree.nodes.keys().cloned().collect();
+        for path in paths {
+            if path == "/" {
+                continue;
+            }
+            let kind = tree.nodes.get(&path)?.kind();
+            let parent = tree.nodes.get_mut(parent_of(&path))?;
+            parent.children.insert(name_of(&path).to_owned());
+            match kind {
+                NodeKind::Ephemeral(s) => {
+                    tree.ephemerals.entry(s).or_default().insert(path);
+                }
+                NodeKind::Container => {
+                    tree.containers.insert(path);
+                }
+                NodeKind::Ttl(_) => {
+                    tree.ttls.insert(path);
+                }
+                NodeKind::Persistent => {}
+            }
+        }
+        Some(tree)
+    }
+
     /// The node at `path`.
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(path)

@@ -19,6 +19,7 @@
 //! | [`sessions`] | session table, ids, passwords, expiry on tick boundaries |
 //! | [`watches`] | one-shot, persistent and recursive watch tables |
 //! | [`storage`] | txn-log and snapshot traits with in-memory implementations |
+//! | [`file_storage`] | checksummed log segments and snapshots on disk, recovery with torn-tail truncation |
 //! | [`core`] | the state machine: connect/request/tick in, frames per connection out |
 //! | [`listener`] | tokio TCP accept loop, one task per connection, bounded output queues |
 //! | [`four_letter`] | `ruok`, `srvr`, `stat`, `mntr`, `conf`, `cons`, `wchs`, `envi`, `isro`, … |
@@ -44,6 +45,7 @@ pub mod acl;
 pub mod config;
 pub mod core;
 pub mod data_tree;
+pub mod file_storage;
 pub mod four_letter;
 pub mod listener;
 pub mod prep;

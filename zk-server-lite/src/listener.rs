@@ -11,11 +11,18 @@
 //! * Output queues are bounded in bytes: a connection whose queue exceeds the limit (a client
 //!   that never reads) is dropped instead of buffered forever.
 //! * Caps: total connections, and connections per client IP (`maxClientCnxns`).
+//! * Group commit (with a file log): outputs produced after a txn was appended are held until
+//!   a background thread has fsynced the log past it; one fsync covers every txn appended
+//!   before it started. Held outputs are released in order, so no client sees a reply or a
+//!   notification (or a read of the new state) before the write behind it is durable.
+//!   Every `snap_count` txns the log is synced and rolled and a snapshot of the state at
+//!   that zxid is written by another thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
@@ -29,6 +36,7 @@ use zk_proto::{Decode, DecodeError, Request, frame};
 use crate::ConnId;
 use crate::core::{Core, Now, Output, Outputs};
 use crate::four_letter::{self, ServerInfo};
+use crate::storage::Syncer;
 
 /// Limits of the network edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +88,35 @@ pub(crate) struct State {
     conns: HashMap<ConnId, ConnHandle>,
     per_ip: HashMap<IpAddr, usize>,
     next_conn: ConnId,
+    /// Outputs waiting for the log to be durable up to their position.
+    held: VecDeque<(u64, Outputs)>,
+    /// Log position known to be durable.
+    synced: u64,
+}
+
+/// Where and how often snapshots are written.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotPolicy {
+    pub(crate) snap_dir: PathBuf,
+    pub(crate) log_dir: PathBuf,
+    pub(crate) every: u64,
+}
+
+/// The group-commit machinery of a durable server.
+struct Durable {
+    syncer: Arc<dyn Syncer>,
+    wake: Mutex<bool>,
+    cv: Condvar,
+    stop: AtomicBool,
+    snapshots: Option<SnapshotPolicy>,
+    snapshot_busy: Arc<AtomicBool>,
+}
+
+impl Durable {
+    fn wake(&self) {
+        *self.wake.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_one();
+    }
 }
 
 /// State shared by the accept loop, the connection tasks and the [`Server`](crate::Server)
@@ -89,12 +126,14 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) info: ServerInfo,
     clock_origin: Instant,
+    durable: Option<Durable>,
 }
 
 impl Shared {
     pub(crate) fn new(
         limits: Limits,
         info: ServerInfo,
+        snapshots: Option<SnapshotPolicy>,
         make_core: impl FnOnce(Now) -> Core,
     ) -> Shared {
         let clock_origin = Instant::now();
@@ -102,16 +141,116 @@ impl Shared {
             wall_ms: wall_ms(),
             mono_ms: 0,
         });
+        let durable = core.log().syncer().map(|syncer| Durable {
+            syncer,
+            wake: Mutex::new(false),
+            cv: Condvar::new(),
+            stop: AtomicBool::new(false),
+            snapshots,
+            snapshot_busy: Arc::new(AtomicBool::new(false)),
+        });
+        let synced = core.log().appended();
         Shared {
             state: Mutex::new(State {
                 core,
                 conns: HashMap::new(),
                 per_ip: HashMap::new(),
                 next_conn: 1,
+                held: VecDeque::new(),
+                synced,
             }),
             limits,
             info,
             clock_origin,
+            durable,
+        }
+    }
+
+    /// Whether a sync thread is needed ([`sync_loop`]).
+    pub(crate) fn is_durable(&self) -> bool {
+        self.durable.is_some()
+    }
+
+    /// Sends outputs now, or holds them until the log is durable past the txns before them.
+    pub(crate) fn emit(&self, state: &mut State, out: Outputs) {
+        let Some(durable) = &self.durable else {
+            self.dispatch(state, out);
+            return;
+        };
+        let pos = state.core.log().appended();
+        if pos <= state.synced && state.held.is_empty() {
+            self.dispatch(state, out);
+        } else {
+            if !out.is_empty() {
+                state.held.push_back((pos, out));
+            }
+            durable.wake();
+        }
+        self.maybe_snapshot(state);
+    }
+
+    fn release(&self, state: &mut State) {
+        while state
+            .held
+            .front()
+            .is_some_and(|(pos, _)| *pos <= state.synced)
+        {
+            if let Some((_, out)) = state.held.pop_front() {
+                self.dispatch(state, out);
+            }
+        }
+    }
+
+    fn maybe_snapshot(&self, state: &mut State) {
+        let Some(durable) = &self.durable else { return };
+        let Some(policy) = &durable.snapshots else {
+            return;
+        };
+        if state.core.txns_since_snapshot() < policy.every
+            || durable.snapshot_busy.load(Ordering::SeqCst)
+        {
+            return;
+        }
+        // Everything so far becomes durable, then a new log segment starts at zxid + 1.
+        if let Err(e) = state.core.log_mut().sync() {
+            tracing::error!(error = %e, "log sync before snapshot failed");
+            return;
+        }
+        state.synced = state.core.log().appended();
+        self.release(state);
+        if let Err(e) = state.core.log_mut().roll() {
+            tracing::error!(error = %e, "log roll failed");
+            return;
+        }
+        let snapshot = state.core.snapshot();
+        durable.snapshot_busy.store(true, Ordering::SeqCst);
+        let busy = durable.snapshot_busy.clone();
+        let policy = policy.clone();
+        let spawned = std::thread::Builder::new()
+            .name("zk-lite-snapshot".into())
+            .spawn(move || {
+                let zxid = snapshot.zxid;
+                match crate::file_storage::write_snapshot(
+                    &policy.snap_dir,
+                    &policy.log_dir,
+                    &snapshot,
+                ) {
+                    Ok(()) => tracing::info!(zxid = format_args!("{zxid:#x}"), "snapshot written"),
+                    Err(e) => tracing::error!(error = %e, "snapshot failed"),
+                }
+                busy.store(false, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the snapshot thread");
+            durable.snapshot_busy.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Stops the sync thread (after it has synced what is pending).
+    pub(crate) fn stop_sync(&self) {
+        if let Some(d) = &self.durable {
+            d.stop.store(true, Ordering::SeqCst);
+            d.wake();
         }
     }
 
@@ -180,6 +319,37 @@ impl Shared {
     }
 }
 
+/// The group-commit thread: fsyncs the log whenever outputs wait for it, then releases them.
+pub(crate) fn sync_loop(shared: Arc<Shared>) {
+    let Some(durable) = &shared.durable else {
+        return;
+    };
+    loop {
+        {
+            let mut pending = durable.wake.lock().unwrap_or_else(|e| e.into_inner());
+            while !*pending && !durable.stop.load(Ordering::SeqCst) {
+                pending = durable.cv.wait(pending).unwrap_or_else(|e| e.into_inner());
+            }
+            if !*pending {
+                return;
+            }
+            *pending = false;
+        }
+        let target = shared.lock().core.log().appended();
+        if let Err(e) = durable.syncer.sync_to_disk() {
+            tracing::error!(error = %e, "log fsync failed; replies stay held");
+            std::thread::sleep(Duration::from_millis(100));
+            durable.wake();
+            continue;
+        }
+        let mut state = shared.lock();
+        if target > state.synced {
+            state.synced = target;
+        }
+        shared.release(&mut state);
+    }
+}
+
 fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -214,7 +384,7 @@ pub(crate) async fn run(
                 let now = shared.now();
                 let mut state = shared.lock();
                 let out = state.core.tick(now);
-                shared.dispatch(&mut state, out);
+                shared.emit(&mut state, out);
             }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -420,7 +590,7 @@ fn handle_frames(
         let stop = out
             .iter()
             .any(|(c, o)| *c == conn && matches!(o, Output::Close));
-        shared.dispatch(&mut state, out);
+        shared.emit(&mut state, out);
         if stop {
             return Step::Stop;
         }
@@ -429,7 +599,7 @@ fn handle_frames(
 
 fn close_now(shared: &Shared, conn: ConnId) {
     let mut state = shared.lock();
-    shared.dispatch(&mut state, vec![(conn, Output::Close)]);
+    shared.emit(&mut state, vec![(conn, Output::Close)]);
 }
 
 fn decode_and_handle(core: &mut Core, conn: ConnId, payload: Bytes, now: Now) -> Outputs {

@@ -1,6 +1,8 @@
 //! The embeddable server: [`Server::builder`] → [`ServerBuilder::start`] on `127.0.0.1:0`
-//! (in memory), then [`Server::addr`], fault controls ([`Server::expire_session`],
-//! [`Server::drop_connection`]) and [`Server::stop`].
+//! (in memory, or durable in a directory with [`ServerBuilder::data_dir`]), then
+//! [`Server::addr`], fault controls ([`Server::expire_session`],
+//! [`Server::drop_connection`]), [`Server::stop`] and [`Server::restart`] (same port, same
+//! data).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -18,6 +20,7 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -26,8 +29,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::core::{Core, CoreConfig};
+use crate::file_storage;
 use crate::four_letter::{ServerInfo, Whitelist};
-use crate::listener::{self, Limits, Shared};
+use crate::listener::{self, Limits, Shared, SnapshotPolicy};
 
 /// Builds a [`Server`].
 #[derive(Debug, Clone)]
@@ -37,7 +41,9 @@ pub struct ServerBuilder {
     limits: Limits,
     whitelist: Whitelist,
     conf: Vec<(String, String)>,
-    data_dir: String,
+    data_dir: Option<PathBuf>,
+    data_log_dir: Option<PathBuf>,
+    snap_count: u64,
 }
 
 impl Default for ServerBuilder {
@@ -48,7 +54,9 @@ impl Default for ServerBuilder {
             limits: Limits::default(),
             whitelist: Whitelist::All,
             conf: Vec::new(),
-            data_dir: String::new(),
+            data_dir: None,
+            data_log_dir: None,
+            snap_count: 100_000,
         }
     }
 }
@@ -106,6 +114,25 @@ impl ServerBuilder {
         self
     }
 
+    /// Keep the data in `dir` (log and snapshots; recovered at start). Without it the server
+    /// keeps everything in memory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Put the transaction log in `dir` instead of the data dir (`dataLogDir`).
+    pub fn data_log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_log_dir = Some(dir.into());
+        self
+    }
+
+    /// Take a snapshot every `n` txns (Apache's `snapCount`, default 100 000).
+    pub fn snap_count(mut self, n: u64) -> Self {
+        self.snap_count = n.max(1);
+        self
+    }
+
     /// Network limits (frame size, connection caps, output queue bound).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -126,12 +153,16 @@ impl ServerBuilder {
         self.limits.max_frame_len = cfg.jute_max_buffer;
         self.whitelist = cfg.four_letter_whitelist.clone();
         self.conf = cfg.conf_lines();
-        self.data_dir = cfg.data_dir.clone().unwrap_or_default();
+        self.data_dir = cfg.data_dir.as_ref().map(PathBuf::from);
+        self.data_log_dir = cfg.data_log_dir.as_ref().map(PathBuf::from);
+        self.snap_count = cfg.snap_count;
         self
     }
 
-    /// Binds and starts serving on the current tokio runtime.
+    /// Binds and starts serving on the current tokio runtime (after recovering the data
+    /// dir, if any).
     pub async fn start(self) -> std::io::Result<Server> {
+        let builder = self.clone();
         let listener = TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
         let mut conf = self.conf;
@@ -139,6 +170,13 @@ impl ServerBuilder {
             conf = vec![
                 ("clientPort".into(), addr.port().to_string()),
                 ("clientPortAddress".into(), addr.ip().to_string()),
+                (
+                    "dataDir".into(),
+                    self.data_dir
+                        .as_ref()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default(),
+                ),
                 ("tickTime".into(), self.core.tick_ms.to_string()),
                 (
                     "minSessionTimeout".into(),
@@ -155,18 +193,65 @@ impl ServerBuilder {
             whitelist: self.whitelist,
             tick_ms: self.core.tick_ms,
             conf,
-            data_dir: self.data_dir,
+            data_dir: self
+                .data_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
         };
-        let shared = Shared::new(self.limits, info, |now| Core::new(self.core, now));
+        let core_cfg = self.core;
+        let (shared, recovered) = match &self.data_dir {
+            None => (
+                Shared::new(self.limits, info, None, |now| Core::new(core_cfg, now)),
+                None,
+            ),
+            Some(dir) => {
+                let log_dir = self.data_log_dir.clone().unwrap_or_else(|| dir.clone());
+                let data_dir = dir.clone();
+                let recovered =
+                    tokio::task::spawn_blocking(move || file_storage::recover(&data_dir, &log_dir))
+                        .await
+                        .map_err(std::io::Error::other)?
+                        .map_err(std::io::Error::other)?;
+                let policy = SnapshotPolicy {
+                    snap_dir: file_storage::snapshot_dir(dir),
+                    log_dir: file_storage::log_dir(self.data_log_dir.as_ref().unwrap_or(dir)),
+                    every: self.snap_count,
+                };
+                let file_storage::Recovered {
+                    snapshot,
+                    txns,
+                    log,
+                } = recovered;
+                let replayed = txns.len();
+                let shared = Shared::new(self.limits, info, Some(policy), |now| {
+                    Core::restore(core_cfg, Box::new(log), snapshot, txns, now)
+                });
+                (shared, Some(replayed))
+            }
+        };
         let shared = Arc::new(shared);
+        let sync_thread = if shared.is_durable() {
+            let s = Arc::clone(&shared);
+            Some(
+                std::thread::Builder::new()
+                    .name("zk-lite-sync".into())
+                    .spawn(move || listener::sync_loop(s))?,
+            )
+        } else {
+            None
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(listener::run(Arc::clone(&shared), listener, stop_rx));
-        tracing::info!(%addr, "zk-server-lite listening");
+        let zxid = shared.lock().core.last_zxid();
+        tracing::info!(%addr, replayed = ?recovered, zxid = format_args!("{zxid:#x}"), "zk-server-lite listening");
         Ok(Server {
             addr,
             shared,
             stop_tx,
             task: Some(task),
+            sync_thread,
+            builder,
         })
     }
 }
@@ -178,6 +263,8 @@ pub struct Server {
     shared: Arc<Shared>,
     stop_tx: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    sync_thread: Option<std::thread::JoinHandle<()>>,
+    builder: ServerBuilder,
 }
 
 impl std::fmt::Debug for Server {
@@ -224,7 +311,7 @@ impl Server {
         let now = self.shared.now();
         let mut state = self.shared.lock();
         let (found, out) = state.core.expire_session(session, now);
-        self.shared.dispatch(&mut state, out);
+        self.shared.emit(&mut state, out);
         found
     }
 
@@ -237,15 +324,32 @@ impl Server {
 
     /// Stops accepting, closes every connection and waits for the tasks to end.
     pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
         let _ = self.stop_tx.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.shared.stop_sync();
+        if let Some(thread) = self.sync_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    /// Stops, then starts again on the same address with the same settings and data (a
+    /// process restart, for tests). In-memory servers come back empty.
+    pub async fn restart(mut self) -> std::io::Result<Server> {
+        self.shutdown().await;
+        let builder = self.builder.clone().listen(self.addr);
+        builder.start().await
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.stop_tx.send(true);
+        self.shared.stop_sync();
     }
 }

@@ -71,6 +71,14 @@ impl SessionTracker {
         id
     }
 
+    /// Makes later ids larger than `id` when `id` came from this server's id space (after
+    /// recovery, so new sessions never reuse a restored id).
+    pub fn ensure_next_above(&mut self, id: i64) {
+        if (id >> 56) == (self.next_id >> 56) && id >= self.next_id {
+            self.next_id = id + 1;
+        }
+    }
+
     /// The password of session `id`.
     pub fn password(&self, id: i64) -> [u8; PASSWORD_LEN] {
         let a = splitmix64(id as u64 ^ self.secret);

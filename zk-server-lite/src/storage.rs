@@ -4,6 +4,7 @@
 //! to these traits.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::data_tree::DataTree;
 use crate::txn::Txn;
@@ -26,16 +27,35 @@ pub enum StorageError {
 }
 
 /// The transaction log: txns are appended in zxid order and become durable at
-/// [`sync`](TxnLog::sync), before their replies are sent.
+/// [`sync`](TxnLog::sync) (or through the [`Syncer`]), before their replies are sent.
 pub trait TxnLog: Send {
-    /// Appends a txn (not yet durable).
+    /// Appends a txn (handed to the OS, not yet durable).
     fn append(&mut self, txn: &Txn) -> Result<(), StorageError>;
-    /// Makes every appended txn durable.
+    /// Makes every appended txn durable (blocking).
     fn sync(&mut self) -> Result<(), StorageError>;
     /// The zxid of the last appended txn, if any.
     fn last_zxid(&self) -> Option<i64>;
     /// The txns with zxid > `zxid` still held, in order (for recovery and follower sync).
     fn read_after(&self, zxid: i64) -> Vec<Txn>;
+    /// How many txns were appended since the log was opened: the position that
+    /// [`Syncer::sync_to_disk`] makes durable.
+    fn appended(&self) -> u64;
+    /// A handle that makes appended txns durable without holding the log (group commit:
+    /// one fsync for every txn appended before it started). `None` when appends need no
+    /// sync (memory).
+    fn syncer(&self) -> Option<Arc<dyn Syncer>> {
+        None
+    }
+    /// Starts a new log segment (after a snapshot), syncing the current one first.
+    fn roll(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+/// Makes a log's appended txns durable, from any thread.
+pub trait Syncer: Send + Sync {
+    /// fsyncs what was appended so far.
+    fn sync_to_disk(&self) -> std::io::Result<()>;
 }
 
 /// A log in memory that keeps the most recent `retain` txns.
@@ -56,11 +76,6 @@ impl MemLog {
             last: None,
             appended: 0,
         }
-    }
-
-    /// Number of txns appended since creation.
-    pub fn appended(&self) -> u64 {
-        self.appended
     }
 }
 
@@ -106,6 +121,10 @@ impl TxnLog for MemLog {
             .cloned()
             .collect()
     }
+
+    fn appended(&self) -> u64 {
+        self.appended
+    }
 }
 
 /// A point-in-time copy of the server state.
@@ -145,13 +164,13 @@ impl SnapshotStore for MemSnapshots {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use zk_proto::{ErrorCode, OpCode};
 
     use super::*;
     use crate::txn::{TxnBody, TxnHeader};
 
-    fn txn(zxid: i64) -> Txn {
+    pub(crate) fn txn(zxid: i64) -> Txn {
         Txn {
             header: TxnHeader {
                 session_id: 1,
@@ -165,7 +184,7 @@ mod tests {
     }
 
     /// The conformance checks every [`TxnLog`] must pass.
-    fn log_suite(log: &mut dyn TxnLog) {
+    pub(crate) fn log_suite(log: &mut dyn TxnLog) {
         assert_eq!(log.last_zxid(), None);
         log.append(&txn(1)).unwrap();
         log.append(&txn(2)).unwrap();
@@ -175,7 +194,15 @@ mod tests {
         ));
         log.sync().unwrap();
         assert_eq!(log.last_zxid(), Some(2));
+        assert_eq!(log.appended(), 2);
         assert_eq!(log.read_after(1), vec![txn(2)]);
+        log.roll().unwrap();
+        log.append(&txn(3)).unwrap();
+        if let Some(syncer) = log.syncer() {
+            syncer.sync_to_disk().unwrap();
+        }
+        assert_eq!(log.last_zxid(), Some(3));
+        assert_eq!(log.read_after(1), vec![txn(2), txn(3)]);
     }
 
     #[test]

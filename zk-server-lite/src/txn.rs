@@ -7,9 +7,9 @@
 //! applying it is deterministic: every replica that applies the same log reaches the same
 //! tree.
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes};
 use zk_proto::records::Acl;
-use zk_proto::{ErrorCode, OpCode};
+use zk_proto::{Decode, DecodeError, Encode, ErrorCode, OpCode, UnknownValue};
 
 /// Who sent a transaction and when (Apache's `TxnHeader`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +147,169 @@ pub struct Txn {
     pub body: TxnBody,
 }
 
+/// Encodes a body: a tag (0 createSession, 1 closeSession, 2 create, 3 delete, 4 setData,
+/// 5 setACL, 6 check, 7 error, 8 multi) and its fields, jute style.
+fn encode_body<B: BufMut>(body: &TxnBody, buf: &mut B) {
+    match body {
+        TxnBody::CreateSession { timeout } => {
+            0i32.encode(buf);
+            timeout.encode(buf);
+        }
+        TxnBody::CloseSession { paths_to_delete } => {
+            1i32.encode(buf);
+            paths_to_delete.encode(buf);
+        }
+        TxnBody::Create {
+            path,
+            data,
+            acl,
+            kind,
+            parent_cversion,
+        } => {
+            2i32.encode(buf);
+            path.encode(buf);
+            data.encode(buf);
+            acl.encode(buf);
+            kind.stored_owner().encode(buf);
+            parent_cversion.encode(buf);
+        }
+        TxnBody::Delete { path } => {
+            3i32.encode(buf);
+            path.encode(buf);
+        }
+        TxnBody::SetData {
+            path,
+            data,
+            version,
+        } => {
+            4i32.encode(buf);
+            path.encode(buf);
+            data.encode(buf);
+            version.encode(buf);
+        }
+        TxnBody::SetAcl { path, acl, version } => {
+            5i32.encode(buf);
+            path.encode(buf);
+            acl.encode(buf);
+            version.encode(buf);
+        }
+        TxnBody::Check { path } => {
+            6i32.encode(buf);
+            path.encode(buf);
+        }
+        TxnBody::Error(err) => {
+            7i32.encode(buf);
+            i32::from(*err).encode(buf);
+        }
+        TxnBody::Multi(ops) => {
+            8i32.encode(buf);
+            i32::try_from(ops.len()).unwrap_or(i32::MAX).encode(buf);
+            for (op, sub) in ops {
+                i32::from(*op).encode(buf);
+                encode_body(sub, buf);
+            }
+        }
+    }
+}
+
+fn unknown(kind: &'static str, value: i32) -> DecodeError {
+    DecodeError::Unknown(UnknownValue { kind, value })
+}
+
+fn decode_body<B: Buf>(buf: &mut B, depth: u8) -> Result<TxnBody, DecodeError> {
+    let tag = i32::decode(buf)?;
+    Ok(match tag {
+        0 => TxnBody::CreateSession {
+            timeout: i32::decode(buf)?,
+        },
+        1 => TxnBody::CloseSession {
+            paths_to_delete: Vec::<String>::decode(buf)?,
+        },
+        2 => TxnBody::Create {
+            path: String::decode(buf)?,
+            data: Option::<Bytes>::decode(buf)?,
+            acl: Vec::<Acl>::decode(buf)?,
+            kind: NodeKind::from_stored_owner(i64::decode(buf)?),
+            parent_cversion: i32::decode(buf)?,
+        },
+        3 => TxnBody::Delete {
+            path: String::decode(buf)?,
+        },
+        4 => TxnBody::SetData {
+            path: String::decode(buf)?,
+            data: Option::<Bytes>::decode(buf)?,
+            version: i32::decode(buf)?,
+        },
+        5 => TxnBody::SetAcl {
+            path: String::decode(buf)?,
+            acl: Vec::<Acl>::decode(buf)?,
+            version: i32::decode(buf)?,
+        },
+        6 => TxnBody::Check {
+            path: String::decode(buf)?,
+        },
+        7 => TxnBody::Error(ErrorCode::try_from(i32::decode(buf)?)?),
+        8 if depth == 0 => {
+            let count = i32::decode(buf)?;
+            let count = usize::try_from(count).map_err(|_| DecodeError::NegativeLength(count))?;
+            // Each op takes at least 8 bytes: refuse counts the input cannot hold.
+            if count > buf.remaining() / 8 {
+                return Err(DecodeError::UnexpectedEof {
+                    needed: count * 8 - buf.remaining(),
+                });
+            }
+            let mut ops = Vec::with_capacity(count);
+            for _ in 0..count {
+                let op = OpCode::try_from(i32::decode(buf)?)?;
+                ops.push((op, decode_body(buf, depth + 1)?));
+            }
+            TxnBody::Multi(ops)
+        }
+        other => return Err(unknown("txn type", other)),
+    })
+}
+
+impl Encode for Txn {
+    fn encode<B: BufMut>(&self, buf: &mut B) {
+        let h = &self.header;
+        h.session_id.encode(buf);
+        h.cxid.encode(buf);
+        h.zxid.encode(buf);
+        h.time.encode(buf);
+        i32::from(h.op).encode(buf);
+        encode_body(&self.body, buf);
+    }
+
+    fn encoded_len(&self) -> usize {
+        let mut buf = Vec::new();
+        self.encode(&mut buf);
+        buf.len()
+    }
+}
+
+impl Decode for Txn {
+    const MIN_LEN: usize = 36;
+
+    fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
+        let session_id = i64::decode(buf)?;
+        let cxid = i32::decode(buf)?;
+        let zxid = i64::decode(buf)?;
+        let time = i64::decode(buf)?;
+        let op = OpCode::try_from(i32::decode(buf)?)?;
+        let body = decode_body(buf, 0)?;
+        Ok(Txn {
+            header: TxnHeader {
+                session_id,
+                cxid,
+                zxid,
+                time,
+                op,
+            },
+            body,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +329,88 @@ mod tests {
             0xFF00_0000_0000_0001
         );
         assert_eq!(NodeKind::Container.client_owner(), 0);
+    }
+
+    #[test]
+    fn txn_codec_roundtrip() {
+        use zk_proto::records::OPEN_ACL_UNSAFE;
+        let header = |op| TxnHeader {
+            session_id: 7,
+            cxid: 3,
+            zxid: 0x1_0000_0005,
+            time: 1_700_000_000_000,
+            op,
+        };
+        let bodies = vec![
+            (
+                OpCode::CreateSession,
+                TxnBody::CreateSession { timeout: 6000 },
+            ),
+            (
+                OpCode::CloseSession,
+                TxnBody::CloseSession {
+                    paths_to_delete: vec!["/a".into(), "/b".into()],
+                },
+            ),
+            (
+                OpCode::Create2,
+                TxnBody::Create {
+                    path: "/a".into(),
+                    data: None,
+                    acl: OPEN_ACL_UNSAFE.clone(),
+                    kind: NodeKind::Ttl(500),
+                    parent_cversion: 4,
+                },
+            ),
+            (OpCode::Delete, TxnBody::Delete { path: "/a".into() }),
+            (
+                OpCode::SetData,
+                TxnBody::SetData {
+                    path: "/a".into(),
+                    data: Some(Bytes::from_static(b"xyz")),
+                    version: 2,
+                },
+            ),
+            (
+                OpCode::SetAcl,
+                TxnBody::SetAcl {
+                    path: "/a".into(),
+                    acl: vec![],
+                    version: 1,
+                },
+            ),
+            (OpCode::SetData, TxnBody::Error(ErrorCode::BadVersion)),
+            (
+                OpCode::Multi,
+                TxnBody::Multi(vec![
+                    (OpCode::Check, TxnBody::Check { path: "/a".into() }),
+                    (OpCode::Delete, TxnBody::Delete { path: "/b".into() }),
+                ]),
+            ),
+        ];
+        for (op, body) in bodies {
+            let txn = Txn {
+                header: header(op),
+                body,
+            };
+            let bytes = txn.to_bytes();
+            assert_eq!(bytes.len(), txn.encoded_len());
+            assert_eq!(Txn::decode_exact(bytes.clone()), Ok(txn.clone()));
+            for cut in 0..bytes.len() {
+                assert!(Txn::decode_exact(&bytes[..cut]).is_err());
+            }
+        }
+        // A nested multi or an unknown tag is invalid, not a panic.
+        let mut bad = header(OpCode::Multi);
+        bad.op = OpCode::Multi;
+        let mut buf = Txn {
+            header: bad,
+            body: TxnBody::Error(ErrorCode::Ok),
+        }
+        .to_bytes()
+        .to_vec();
+        let n = buf.len();
+        buf[n - 8..n - 4].copy_from_slice(&99i32.to_be_bytes());
+        assert!(Txn::decode_exact(&buf[..]).is_err());
     }
 }

@@ -255,3 +255,55 @@ async fn four_letter_words_over_tcp() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn hundreds_of_connections_and_the_total_cap() {
+    let limits = Limits {
+        max_client_cnxns: 0,
+        max_connections: 300,
+        ..Limits::default()
+    };
+    let server = Server::builder().limits(limits).start().await.unwrap();
+    let addr = server.addr();
+    let mut clients = Vec::new();
+    for i in 0..300 {
+        let (mut c, _) = Raw::connect(addr).await;
+        c.create(&format!("/c{i}"), CreateMode::Ephemeral)
+            .await
+            .unwrap();
+        clients.push(c);
+    }
+    // Over the cap: accepted, then closed at once.
+    let mut extra = Raw::open(addr).await;
+    extra
+        .send_payload(&ConnectRequest::new_session(6000, 0, false))
+        .await;
+    assert!(extra.recv().await.is_none());
+    let Ok(Response::GetAllChildrenNumber(n)) = clients[0]
+        .call(Request::GetAllChildrenNumber(GetAllChildrenNumberRequest {
+            path: "/".into(),
+        }))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(n.total_number, 303);
+    // Closing sessions removes their ephemerals; a closed slot can be reused.
+    for c in clients.iter_mut().take(10) {
+        let xid = c.send(&Request::CloseSession).await;
+        c.reply(xid).await.unwrap();
+        assert!(c.recv().await.is_none());
+    }
+    // Wait (on state) until the server has dropped them.
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while server.with_core(|c| c.connection_count()) > 290 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connections not released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let (mut late, _) = Raw::connect(addr).await;
+    assert!(late.call(Request::Ping).await.is_ok());
+    server.stop().await;
+}

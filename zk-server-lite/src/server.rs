@@ -32,9 +32,13 @@ use crate::core::{Core, CoreConfig};
 use crate::file_storage;
 use crate::four_letter::{ServerInfo, Whitelist};
 use crate::listener::{self, Limits, Shared, SnapshotPolicy};
+use crate::storage::TxnLog;
+
+/// Makes the transaction log of a server without a data dir (a storage seam for tests).
+pub type LogFactory = Arc<dyn Fn() -> Box<dyn TxnLog> + Send + Sync>;
 
 /// Builds a [`Server`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerBuilder {
     addr: SocketAddr,
     core: CoreConfig,
@@ -44,6 +48,18 @@ pub struct ServerBuilder {
     data_dir: Option<PathBuf>,
     data_log_dir: Option<PathBuf>,
     snap_count: u64,
+    log_factory: Option<LogFactory>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("addr", &self.addr)
+            .field("core", &self.core)
+            .field("limits", &self.limits)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerBuilder {
@@ -57,6 +73,7 @@ impl Default for ServerBuilder {
             data_dir: None,
             data_log_dir: None,
             snap_count: 100_000,
+            log_factory: None,
         }
     }
 }
@@ -133,6 +150,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Use the log `factory` makes (when there is no data dir): a seam for fault injection,
+    /// e.g. a slow or failing disk. A log with a [`Syncer`](crate::storage::Syncer) gets
+    /// group commit like the file log.
+    pub fn txn_log(mut self, factory: LogFactory) -> Self {
+        self.log_factory = Some(factory);
+        self
+    }
+
     /// Network limits (frame size, connection caps, output queue bound).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -200,9 +225,13 @@ impl ServerBuilder {
                 .unwrap_or_default(),
         };
         let core_cfg = self.core;
+        let log_factory = self.log_factory.clone();
         let (shared, recovered) = match &self.data_dir {
             None => (
-                Shared::new(self.limits, info, None, |now| Core::new(core_cfg, now)),
+                Shared::new(self.limits, info, None, |now| match log_factory {
+                    Some(make) => Core::with_log(core_cfg, make(), now),
+                    None => Core::new(core_cfg, now),
+                }),
                 None,
             ),
             Some(dir) => {

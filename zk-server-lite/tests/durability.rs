@@ -225,3 +225,110 @@ async fn every_acknowledged_write_survives_a_crash() {
     let n: usize = last[2..].parse().unwrap();
     assert_eq!(acked.len(), n + 1);
 }
+
+/// A log on a slow fake disk: `sync_to_disk` takes a while, then records how many txns it
+/// made durable.
+mod slow_disk {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use zk_server_lite::storage::{MemLog, StorageError, Syncer, TxnLog};
+    use zk_server_lite::txn::Txn;
+
+    #[derive(Default)]
+    pub(crate) struct Counters {
+        pub(crate) appended: AtomicU64,
+        pub(crate) synced: AtomicU64,
+        pub(crate) fsyncs: AtomicU64,
+    }
+
+    pub(crate) struct SlowLog {
+        pub(crate) inner: MemLog,
+        pub(crate) counters: Arc<Counters>,
+    }
+
+    struct SlowSyncer(Arc<Counters>);
+
+    impl Syncer for SlowSyncer {
+        fn sync_to_disk(&self) -> std::io::Result<()> {
+            let upto = self.0.appended.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            self.0.synced.fetch_max(upto, Ordering::SeqCst);
+            self.0.fsyncs.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    impl TxnLog for SlowLog {
+        fn append(&mut self, txn: &Txn) -> Result<(), StorageError> {
+            self.inner.append(txn)?;
+            self.counters.appended.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<(), StorageError> {
+            self.counters.synced.store(
+                self.counters.appended.load(Ordering::SeqCst),
+                Ordering::SeqCst,
+            );
+            Ok(())
+        }
+        fn last_zxid(&self) -> Option<i64> {
+            self.inner.last_zxid()
+        }
+        fn read_after(&self, zxid: i64) -> Vec<Txn> {
+            self.inner.read_after(zxid)
+        }
+        fn appended(&self) -> u64 {
+            self.inner.appended()
+        }
+        fn syncer(&self) -> Option<Arc<dyn Syncer>> {
+            Some(Arc::new(SlowSyncer(self.counters.clone())))
+        }
+    }
+}
+
+#[tokio::test]
+async fn replies_wait_for_the_fsync_and_fsyncs_are_batched() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    let counters = Arc::new(slow_disk::Counters::default());
+    let c = counters.clone();
+    let server = Server::builder()
+        .txn_log(Arc::new(move || {
+            Box::new(slow_disk::SlowLog {
+                inner: Default::default(),
+                counters: c.clone(),
+            })
+        }))
+        .start()
+        .await
+        .unwrap();
+    let (mut raw, _) = Raw::connect(server.addr()).await;
+    // The handshake itself waited for the createSession txn.
+    assert!(counters.synced.load(Ordering::SeqCst) >= 1);
+    let mut xids = Vec::new();
+    for i in 0..50 {
+        let req = Request::Create(CreateRequest {
+            path: format!("/s{i}"),
+            data: None,
+            acl: OPEN_ACL_UNSAFE.clone(),
+            flags: 0,
+        });
+        xids.push(raw.send(&req).await);
+    }
+    for (k, xid) in xids.into_iter().enumerate() {
+        let (h, _) = raw.reply(xid).await.unwrap();
+        assert!(h.is_ok());
+        // txn 1 is the createSession; create k is txn k + 2.
+        let synced = counters.synced.load(Ordering::SeqCst);
+        assert!(
+            synced >= k as u64 + 2,
+            "reply {k} before its fsync ({synced})"
+        );
+    }
+    let fsyncs = counters.fsyncs.load(Ordering::SeqCst);
+    assert!(fsyncs < 50, "{fsyncs} fsyncs for 51 txns: no batching");
+    server.stop().await;
+}

@@ -3,10 +3,13 @@
 //! Built the way Apache ZooKeeper is, ready for a Zab quorum: a **prep** stage turns each
 //! write into a transaction with a zxid (validation, ACL checks, versions, sequential names,
 //! ephemeral owner; session create/close are transactions too), a **log** stage stores it
-//! (in memory for now, behind [`storage::TxnLog`]), and a deterministic **apply** stage turns
-//! committed transactions into tree changes, replies and watch notifications. The core has
-//! no sockets and reads no clock: time is passed in, so it is unit tested (and later
-//! simulated) on its own.
+//! (in memory, or in checksummed files with group-committed fsyncs, behind
+//! [`storage::TxnLog`]), and a deterministic **apply** stage turns committed transactions
+//! into tree changes, replies and watch notifications. The core has no sockets and reads no
+//! clock: time is passed in, so it is unit tested (and later simulated) on its own.
+//!
+//! Standalone only for now: the `server.N` lines of a `zoo.cfg` are parsed but the Zab
+//! quorum is not implemented yet.
 //!
 //! # Layout
 //!
@@ -26,14 +29,27 @@
 //! | [`config`] | `zoo.cfg` parsing |
 //! | [`server`] | the embeddable [`Server`]: start on `127.0.0.1:0`, fault controls, stop |
 //!
-//! The binary `zk-server-lite <zoo.cfg>` runs a standalone server from a config file.
+//! The binary `zk-server-lite <zoo.cfg>` runs a standalone server from a config file
+//! (durable when `dataDir` is set).
+//!
+//! # Compatibility notes
+//!
+//! * Notifications carry the zxid of the triggering txn (3.9 behaviour; 3.8 sent -1);
+//!   SetWatches-fired ones carry -1.
+//! * `exists` checks no ACL (as Apache); reads validate paths and answer BADARGUMENTS.
+//! * Containers are always available; TTL nodes need `extendedTypesEnabled`.
+//! * Not implemented: SASL (`sasl` requests get UNIMPLEMENTED and a close), read-only
+//!   mode, local sessions, reconfig (RECONFIGDISABLED, as a standalone Apache server),
+//!   quotas.
 //!
 //! # Embedding
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! let server = zk_server_lite::Server::builder().start().await?;
+//! let dir = std::env::temp_dir().join("zk-lite-demo");
+//! let server = zk_server_lite::Server::builder().data_dir(&dir).start().await?;
 //! println!("connect to {}", server.addr());
+//! let server = server.restart().await?; // same port, same data
 //! server.stop().await;
 //! # Ok(())
 //! # }

@@ -929,3 +929,146 @@ fn misc_reads() {
     assert!(matches!(&out[0], (1, Output::Reply(hd, _)) if hd.err == -6));
     assert_eq!(out[1], (1, Output::Close));
 }
+
+mod model {
+    //! Random operation sequences: the core never panics, the tree stays consistent, and
+    //! replaying the logged txns on a fresh core reproduces the same tree (what a follower
+    //! or a restart does).
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PATHS: &[&str] = &["/a", "/a/b", "/a/b/c", "/d", "/a/e", "/d/f"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create(usize, i32, usize),
+        Delete(usize, i32, usize),
+        SetData(usize, i32, usize),
+        SetAcl(usize, usize),
+        Multi(Vec<(u8, usize, i32)>),
+        Expire(usize),
+        Tick(i64),
+        Reconnect(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let p = 0..PATHS.len();
+        let c = 0..3usize;
+        prop_oneof![
+            (p.clone(), 0..7i32, c.clone()).prop_map(|(p, f, c)| Op::Create(p, f, c)),
+            (p.clone(), -1..2i32, c.clone()).prop_map(|(p, v, c)| Op::Delete(p, v, c)),
+            (p.clone(), -1..2i32, c.clone()).prop_map(|(p, v, c)| Op::SetData(p, v, c)),
+            (p.clone(), c.clone()).prop_map(|(p, c)| Op::SetAcl(p, c)),
+            prop::collection::vec((0..3u8, p.clone(), -1..2i32), 0..4).prop_map(Op::Multi),
+            c.clone().prop_map(Op::Expire),
+            (0..3000i64).prop_map(Op::Tick),
+            c.prop_map(Op::Reconnect),
+        ]
+    }
+
+    fn multi_op(kind: u8, path: &str, v: i32) -> MultiOp {
+        match kind {
+            0 => MultiOp::Create(CreateRequest {
+                path: path.into(),
+                data: None,
+                acl: OPEN_ACL_UNSAFE.clone(),
+                flags: v.rem_euclid(4),
+            }),
+            1 => MultiOp::Delete(DeleteRequest {
+                path: path.into(),
+                version: v,
+            }),
+            _ => MultiOp::Check(CheckVersionRequest {
+                path: path.into(),
+                version: v,
+            }),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_ops_keep_the_tree_consistent_and_replayable(ops in prop::collection::vec(op(), 1..60)) {
+            let mut cfg = CoreConfig::with_tick(1000);
+            cfg.extended_types = true;
+            cfg.container_check_interval_ms = 500;
+            let mut h = H::with(cfg.clone());
+            let start = h.now();
+            for conn in 0..3u64 {
+                h.session(conn);
+            }
+            for op in ops {
+                match op {
+                    Op::Create(p, flags, c) => {
+                        let mode = CreateMode::try_from(flags).unwrap();
+                        let req = CreateRequest {
+                            path: PATHS[p].into(),
+                            data: Some(Bytes::from_static(b"x")),
+                            acl: OPEN_ACL_UNSAFE.clone(),
+                            flags,
+                        };
+                        let r = if mode.is_container() {
+                            Request::CreateContainer(req)
+                        } else if mode.is_ttl() {
+                            Request::CreateTtl(CreateTtlRequest {
+                                path: req.path,
+                                data: req.data,
+                                acl: req.acl,
+                                flags,
+                                ttl: 700,
+                            })
+                        } else {
+                            Request::Create2(req)
+                        };
+                        h.send(c as u64, r);
+                    }
+                    Op::Delete(p, v, c) => {
+                        h.send(c as u64, delete(PATHS[p], v));
+                    }
+                    Op::SetData(p, v, c) => {
+                        h.send(c as u64, set_data(PATHS[p], v));
+                    }
+                    Op::SetAcl(p, c) => {
+                        h.send(
+                            c as u64,
+                            Request::SetAcl(SetAclRequest {
+                                path: PATHS[p].into(),
+                                acl: OPEN_ACL_UNSAFE.clone(),
+                                version: -1,
+                            }),
+                        );
+                    }
+                    Op::Multi(ops) => {
+                        let ops = ops
+                            .into_iter()
+                            .map(|(k, p, v)| multi_op(k, PATHS[p], v))
+                            .collect();
+                        h.send(0, Request::Multi(MultiRequest { ops }));
+                    }
+                    Op::Expire(c) => {
+                        if let Some(s) = h.core.conns.get(&(c as u64)).and_then(|i| i.session) {
+                            h.core.expire_session(s, h.now());
+                        }
+                    }
+                    Op::Tick(ms) => {
+                        h.now += ms;
+                        h.core.tick(h.now());
+                    }
+                    Op::Reconnect(c) => {
+                        h.core.disconnected(c as u64);
+                        h.session(c as u64);
+                    }
+                }
+                prop_assert_eq!(h.core.tree().check_consistency(), Ok(()));
+            }
+            // Replay the log from the start on a fresh core.
+            let txns = h.core.log().read_after(0);
+            prop_assume!(txns.first().map(|t| t.header.zxid) == Some(1));
+            let replica = Core::restore(cfg, Box::new(MemLog::default()), None, txns, start);
+            prop_assert_eq!(replica.tree(), h.core.tree());
+            prop_assert_eq!(replica.last_zxid(), h.core.last_zxid());
+        }
+    }
+}

@@ -167,7 +167,7 @@ pub enum TxnResult {
 }
 
 /// The znode tree.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataTree {
     nodes: HashMap<String, Node>,
     ephemerals: HashMap<i64, BTreeSet<String>>,
@@ -262,6 +262,51 @@ impl DataTree {
     /// The client-visible Stat of `path`.
     pub fn stat(&self, path: &str) -> Option<Stat> {
         self.nodes.get(path).map(Node::stat)
+    }
+
+    /// Checks the internal indexes (children sets, ephemeral/container/TTL indexes) against
+    /// the nodes; returns a description of the first inconsistency.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        for (path, node) in &self.nodes {
+            if path != "/" {
+                let parent = self
+                    .nodes
+                    .get(parent_of(path))
+                    .ok_or_else(|| format!("{path}: parent missing"))?;
+                if !parent.children.contains(name_of(path)) {
+                    return Err(format!("{path}: not listed by its parent"));
+                }
+            }
+            for child in &node.children {
+                if !self.nodes.contains_key(&child_path(path, child)) {
+                    return Err(format!("{path}: lists missing child {child}"));
+                }
+            }
+            let indexed = match node.kind() {
+                NodeKind::Ephemeral(s) => self.ephemerals.get(&s).is_some_and(|e| e.contains(path)),
+                NodeKind::Container => self.containers.contains(path),
+                NodeKind::Ttl(_) => self.ttls.contains(path),
+                NodeKind::Persistent => true,
+            };
+            if !indexed {
+                return Err(format!("{path}: missing from its kind's index"));
+            }
+            if matches!(node.kind(), NodeKind::Ephemeral(_)) && !node.children.is_empty() {
+                return Err(format!("{path}: ephemeral with children"));
+            }
+        }
+        let indexed = self
+            .ephemerals
+            .values()
+            .flatten()
+            .chain(&self.containers)
+            .chain(&self.ttls);
+        for path in indexed {
+            if !self.nodes.contains_key(path) {
+                return Err(format!("index lists missing node {path}"));
+            }
+        }
+        Ok(())
     }
 
     /// Number of nodes, root included.

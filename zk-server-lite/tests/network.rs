@@ -307,3 +307,61 @@ async fn hundreds_of_connections_and_the_total_cap() {
     assert!(late.call(Request::Ping).await.is_ok());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn random_bytes_never_panic_the_server() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        default_hook(info);
+    }));
+
+    let server = Server::builder().start().await.unwrap();
+    let addr = server.addr();
+    // A fixed-seed xorshift: the same inputs on every run.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let opcodes = [
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 100, 101, 102,
+        103, 104, 105, 106, 107, -11, 0, 99,
+    ];
+    for round in 0..300i32 {
+        let len = (next() % 64) as usize;
+        let body: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 3 == 0 {
+            // Garbage instead of a handshake.
+            let mut r = Raw::open(addr).await;
+            r.send_payload(&Bytes::from(body)).await;
+            let _ = r.drain().await;
+        } else {
+            // A valid handshake, then a header with some opcode and a random body.
+            let (mut r, _) = Raw::connect(addr).await;
+            let op: i32 = opcodes[(next() % opcodes.len() as u64) as usize];
+            let mut payload = Vec::new();
+            payload.extend_from_slice(&round.to_be_bytes());
+            payload.extend_from_slice(&op.to_be_bytes());
+            payload.extend_from_slice(&body);
+            r.send_payload(&Bytes::from(payload)).await;
+            // Whatever happens, a ping afterwards gets an answer or the connection closed.
+            let xid = r.send(&Request::Ping).await;
+            while let Some(p) = r.recv().await {
+                let h = ReplyHeader::decode(&mut &p[..]).unwrap();
+                if h.xid == xid {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(four_letter(addr, "ruok").await, "imok");
+    let (mut c, _) = Raw::connect(addr).await;
+    assert!(c.call(Request::Ping).await.is_ok());
+    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "the server panicked");
+    server.stop().await;
+}

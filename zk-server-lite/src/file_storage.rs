@@ -97,6 +97,10 @@ impl Syncer for FileSyncer {
 pub struct FileLog {
     dir: PathBuf,
     file: File,
+    /// Bytes of whole records in the current segment.
+    len: u64,
+    /// A write failed: the log refuses appends (a half record may sit at its end).
+    broken: bool,
     last: Option<i64>,
     appended: u64,
     syncer: Arc<FileSyncer>,
@@ -112,9 +116,12 @@ impl FileLog {
             .map_err(io_err)?;
         sync_dir(dir)?;
         let clone = file.try_clone().map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
         Ok(FileLog {
             dir: dir.to_owned(),
             file,
+            len,
+            broken: false,
             last,
             appended: 0,
             syncer: Arc::new(FileSyncer {
@@ -149,7 +156,18 @@ impl TxnLog for FileLog {
         let len = u32::try_from(len).map_err(|_| corrupt("txn too large"))?;
         self.buf[..4].copy_from_slice(&len.to_be_bytes());
         self.buf[4..8].copy_from_slice(&crc.to_be_bytes());
-        self.file.write_all(&self.buf).map_err(io_err)?;
+        if self.broken {
+            return Err(corrupt("the log is broken after a failed write"));
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            // Cut a half-written record off so later records are not hidden behind it; if
+            // even that fails, refuse all further appends.
+            if self.file.set_len(self.len).is_err() {
+                self.broken = true;
+            }
+            return Err(io_err(e));
+        }
+        self.len += self.buf.len() as u64;
         self.last = Some(txn.header.zxid);
         self.appended += 1;
         Ok(())
@@ -194,6 +212,7 @@ impl TxnLog for FileLog {
         let clone = file.try_clone().map_err(io_err)?;
         *self.syncer.file.lock().unwrap_or_else(|e| e.into_inner()) = clone;
         self.file = file;
+        self.len = 0;
         Ok(())
     }
 }

@@ -110,6 +110,7 @@ struct Durable {
     stop: AtomicBool,
     snapshots: Option<SnapshotPolicy>,
     snapshot_busy: Arc<AtomicBool>,
+    snapshot_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Durable {
@@ -148,6 +149,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             snapshots,
             snapshot_busy: Arc::new(AtomicBool::new(false)),
+            snapshot_thread: Mutex::new(None),
         });
         let synced = core.log().appended();
         Shared {
@@ -240,9 +242,17 @@ impl Shared {
                 }
                 busy.store(false, Ordering::SeqCst);
             });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the snapshot thread");
-            durable.snapshot_busy.store(false, Ordering::SeqCst);
+        match spawned {
+            Ok(handle) => {
+                *durable
+                    .snapshot_thread
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the snapshot thread");
+                durable.snapshot_busy.store(false, Ordering::SeqCst);
+            }
         }
     }
 
@@ -251,6 +261,19 @@ impl Shared {
         if let Some(d) = &self.durable {
             d.stop.store(true, Ordering::SeqCst);
             d.wake();
+        }
+    }
+
+    /// Waits for a snapshot being written (blocking).
+    pub(crate) fn wait_for_snapshot(&self) {
+        let handle = self.durable.as_ref().and_then(|d| {
+            d.snapshot_thread
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+        });
+        if let Some(handle) = handle {
+            let _ = handle.join();
         }
     }
 

@@ -362,9 +362,15 @@ impl Server {
             let _ = task.await;
         }
         self.shared.stop_sync();
-        if let Some(thread) = self.sync_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        let sync_thread = self.sync_thread.take();
+        let shared = Arc::clone(&self.shared);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(thread) = sync_thread {
+                let _ = thread.join();
+            }
+            shared.wait_for_snapshot();
+        })
+        .await;
     }
 
     /// Stops, then starts again on the same address with the same settings and data (a

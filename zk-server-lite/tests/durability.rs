@@ -332,3 +332,45 @@ async fn replies_wait_for_the_fsync_and_fsyncs_are_batched() {
     assert!(fsyncs < 50, "{fsyncs} fsyncs for 51 txns: no batching");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn snapshots_taken_during_concurrent_writes_restore_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::builder()
+        .data_dir(dir.path())
+        .snap_count(25)
+        .start()
+        .await
+        .unwrap();
+    let addr = server.addr();
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        writers.push(tokio::spawn(async move {
+            let (mut raw, _) = Raw::connect(addr).await;
+            raw.create(&format!("/w{w}"), CreateMode::Persistent)
+                .await
+                .unwrap();
+            for i in 0..100 {
+                raw.create(&format!("/w{w}/n{i}"), CreateMode::PersistentSequential)
+                    .await
+                    .unwrap();
+                raw.call(Request::SetData(SetDataRequest {
+                    path: format!("/w{w}"),
+                    data: Some(Bytes::from(format!("{i}"))),
+                    version: -1,
+                }))
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let before = server.with_core(|c| (c.tree().clone(), c.last_zxid()));
+    let server = server.restart().await.unwrap();
+    let after = server.with_core(|c| (c.tree().clone(), c.last_zxid()));
+    assert_eq!(after.1, before.1);
+    assert!(after.0 == before.0, "the restored tree differs");
+    server.stop().await;
+}

@@ -49,6 +49,9 @@ pub struct Limits {
     pub max_client_cnxns: usize,
     /// Most bytes queued for one connection before it is dropped.
     pub max_queued_bytes: usize,
+    /// How long a connection may stay without a session (no handshake yet) before it is
+    /// closed (Apache's `zookeeper.nio.sessionlessCnxnTimeout`, 10 s).
+    pub sessionless_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -58,6 +61,7 @@ impl Default for Limits {
             max_connections: 10_000,
             max_client_cnxns: 60,
             max_queued_bytes: 16 << 20,
+            sessionless_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -519,11 +523,17 @@ async fn serve(
     let mut handshaken = false;
     let mut fresh = true;
     let mut reading = true;
+    let sessionless_deadline = tokio::time::sleep(shared.limits.sessionless_timeout);
+    tokio::pin!(sessionless_deadline);
     loop {
         tokio::select! {
             biased;
             _ = parts.kill.notified() => return,
             _ = shutdown.changed() => return,
+            () = &mut sessionless_deadline, if !handshaken => {
+                tracing::debug!(conn, %peer, "no handshake in time; closing");
+                return;
+            }
             out = parts.rx.recv() => match out {
                 Some(Out::Frame(bytes)) => {
                     let len = bytes.len();

@@ -365,3 +365,19 @@ async fn random_bytes_never_panic_the_server() {
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "the server panicked");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn connections_without_a_handshake_are_closed() {
+    let limits = Limits {
+        sessionless_timeout: std::time::Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let server = Server::builder().limits(limits).start().await.unwrap();
+    let (mut c, _) = Raw::connect(server.addr()).await;
+    let mut idle = Raw::open(server.addr()).await;
+    // Nothing sent: the server gives up on us.
+    assert!(idle.recv().await.is_none());
+    // The handshaken connection, older than the timeout, is not affected.
+    assert!(c.call(Request::Ping).await.is_ok());
+    server.stop().await;
+}

@@ -30,6 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 use zk_proto::records::{ConnectRequest, RequestHeader};
 use zk_proto::{Decode, DecodeError, Request, frame};
 
@@ -428,10 +429,14 @@ pub(crate) async fn run(
                 if let Some((conn, handle_parts)) = registered {
                     let shared = Arc::clone(&shared);
                     let shutdown = shutdown.clone();
-                    tasks.spawn(async move {
-                        serve(shared.clone(), stream, peer, conn, handle_parts, shutdown).await;
-                        unregister(&shared, conn);
-                    });
+                    let span = tracing::debug_span!("conn", conn, %peer);
+                    tasks.spawn(
+                        async move {
+                            serve(shared.clone(), stream, peer, conn, handle_parts, shutdown).await;
+                            unregister(&shared, conn);
+                        }
+                        .instrument(span),
+                    );
                 } else {
                     tracing::debug!(%peer, "connection limit reached; closing");
                     drop(stream);

@@ -127,7 +127,15 @@ impl ClientBuilder {
 
     /// Accept read-only servers (`canBeReadOnly`): when only a partitioned server is
     /// reachable, reads keep working and the state is
-    /// [`SessionState::ReadOnly`](crate::SessionState::ReadOnly).
+    /// [`SessionState::ReadOnly`](crate::SessionState::ReadOnly). While read-only, the client
+    /// asks the other servers (`isro`, 100 ms doubling to 60 s) and moves to the first
+    /// read-write one.
+    ///
+    /// Apache ZooKeeper only lets a session *start* on a read-only server (it refuses to move
+    /// an existing session there), and needs `localSessionsEnabled=true` for it. Such a
+    /// session is local to that server, so it cannot follow the client to a read-write
+    /// server: the client then reports it [expired](crate::LostReason::Expired), where the
+    /// Java client would open a new session silently.
     pub fn read_only(mut self, allow: bool) -> Self {
         self.read_only = allow;
         self

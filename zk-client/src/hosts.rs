@@ -128,6 +128,8 @@ pub(crate) struct HostList {
     specs: Vec<HostSpec>,
     round: Vec<SocketAddr>,
     pos: usize,
+    /// Tried before anything else (a read-write server found while read-only).
+    preferred: Option<SocketAddr>,
 }
 
 impl HostList {
@@ -136,6 +138,7 @@ impl HostList {
             specs,
             round: Vec::new(),
             pos: 0,
+            preferred: None,
         }
     }
 
@@ -171,8 +174,21 @@ impl HostList {
         self.pos = 0;
     }
 
+    /// Every address of the current round.
+    pub(crate) fn addresses(&self) -> &[SocketAddr] {
+        &self.round
+    }
+
+    /// Makes `addr` the next address handed out (once).
+    pub(crate) fn prefer(&mut self, addr: SocketAddr) {
+        self.preferred = Some(addr);
+    }
+
     /// The next address of the current round, or `None` at its end.
     pub(crate) fn next(&mut self) -> Option<SocketAddr> {
+        if let Some(addr) = self.preferred.take() {
+            return Some(addr);
+        }
         let addr = self.round.get(self.pos).copied();
         if addr.is_some() {
             self.pos += 1;
@@ -242,6 +258,10 @@ mod tests {
         let mut seen: Vec<SocketAddr> = std::iter::from_fn(|| list.next()).collect();
         seen.sort();
         assert_eq!(seen, addrs);
+        assert_eq!(list.next(), None);
+        assert_eq!(list.addresses().len(), 5);
+        list.prefer(addrs[2]);
+        assert_eq!(list.next(), Some(addrs[2]));
         assert_eq!(list.next(), None);
     }
 

@@ -284,3 +284,52 @@ async fn rejected_credentials_end_the_session_with_auth_failed() {
     assert_eq!(client.exists("/").await, Err(Error::AuthFailed));
     assert!(Error::AuthFailed.is_session_terminal());
 }
+
+/// Apache refuses to move a global session to a read-only server ("Refusing global session
+/// reconnection in RO mode"), so read-only mode serves sessions that *start* while the
+/// quorum is lost (and the servers need `localSessionsEnabled=true`). Such a session is local to the read-only server: when the quorum is back
+/// it cannot be re-attached, and the client reports it expired (the Java client would open a
+/// new session silently instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_session_while_the_quorum_is_lost() {
+    zk_testkit::init_tracing();
+    // Without local sessions a read-only server answers a new session with NOTREADONLY.
+    let config = ApacheConfig::new()
+        .read_only(true)
+        .config_line("localSessionsEnabled=true");
+    let mut ensemble = ApacheEnsemble::start_with(3, config).await.unwrap();
+    let setup = connect(&ensemble.connect_string()).await;
+    setup.create("/ro", b"data", &persistent()).await.unwrap();
+    setup.close().await;
+    ensemble.kill(0).await.unwrap();
+    ensemble.kill(1).await.unwrap();
+    wait_until(WAIT, "the survivor to serve read-only", || {
+        let ensemble = &ensemble;
+        async move { ensemble.mode(2).await.as_deref() == Some("read-only") }
+    })
+    .await;
+
+    let client = zk_client::Client::builder(ensemble.connect_string())
+        .read_only(true)
+        .session_timeout(Duration::from_secs(30))
+        .connect_timeout(WAIT)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(client.state(), SessionState::ReadOnly);
+    let mut changes = client.state_changes();
+    let (data, _) = client.get_data("/ro").await.unwrap();
+    assert_eq!(&data[..], b"data");
+    assert_eq!(
+        client.create("/rw", b"", &persistent()).await,
+        Err(Error::NotReadOnly)
+    );
+
+    ensemble.start_member(0).await.unwrap();
+    ensemble.start_member(1).await.unwrap();
+    let state = wait_state(&mut changes, "the read-only session to end", |s| {
+        s.is_terminal()
+    })
+    .await;
+    assert_eq!(state, SessionState::Lost(LostReason::Expired));
+}

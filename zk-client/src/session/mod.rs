@@ -50,6 +50,39 @@ const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
 const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How many queued commands the serve loop takes in one go.
 const COMMAND_BATCH: usize = 256;
+/// First and longest pause between two read-write probes while on a read-only server.
+const MIN_RW_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+const MAX_RW_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+
+type RwProbe = std::pin::Pin<Box<dyn Future<Output = Option<SocketAddr>> + Send>>;
+
+/// Asks each candidate `isro`; returns the first that answers `rw`.
+async fn probe_read_write(
+    connector: Connector,
+    candidates: Vec<SocketAddr>,
+    limit: Duration,
+) -> Option<SocketAddr> {
+    for addr in candidates {
+        let ask = async {
+            let mut stream = connector(addr).await.ok()?;
+            stream.write_all(b"isro").await.ok()?;
+            let mut answer = Vec::with_capacity(8);
+            let mut buf = [0u8; 8];
+            while answer.len() < 4 {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+            }
+            Some(answer.starts_with(b"rw"))
+        };
+        match tokio::time::timeout(limit, ask).await {
+            Ok(Some(true)) => return Some(addr),
+            _ => tracing::debug!(%addr, "not a read-write server"),
+        }
+    }
+    None
+}
 
 /// A message from a client handle to the session task.
 #[derive(Debug)]
@@ -356,7 +389,7 @@ impl Task {
                     timeout,
                 }));
             }
-            match self.serve(stream, inbuf, timeout).await {
+            match self.serve(stream, inbuf, timeout, addr, read_only).await {
                 ServeEnd::End(end) => return end,
                 ServeEnd::Lost(reason) => {
                     tracing::info!(%addr, reason, "connection lost");
@@ -436,8 +469,17 @@ impl Task {
         }
     }
 
-    /// Serves one connection until it breaks or the session ends.
-    async fn serve(&mut self, stream: Stream, mut inbuf: BytesMut, timeout: Duration) -> ServeEnd {
+    /// Serves one connection until it breaks or the session ends. On a read-only server it
+    /// also probes the other servers (`isro`, 100 ms doubling to 60 s, like Java) and leaves
+    /// for the first read-write one.
+    async fn serve(
+        &mut self,
+        stream: Stream,
+        mut inbuf: BytesMut,
+        timeout: Duration,
+        addr: SocketAddr,
+        read_only: bool,
+    ) -> ServeEnd {
         let read_timeout = timeout * 2 / 3;
         let ping_interval = (timeout / 3).min(MAX_PING_INTERVAL);
         let close_limit = read_timeout;
@@ -456,6 +498,9 @@ impl Task {
                 Err(fatal) => return fatal_end(fatal),
             }
         }
+        let mut rw_interval = MIN_RW_PROBE_INTERVAL;
+        let mut next_rw_probe = Instant::now() + rw_interval;
+        let mut rw_probe: Option<RwProbe> = None;
         loop {
             let read_deadline = last_recv + read_timeout;
             let ping_at = last_send + ping_interval;
@@ -515,6 +560,35 @@ impl Task {
                 () = sleep_until(close_deadline), if closing.is_some() => {
                     tracing::debug!("no reply to closeSession in time");
                     return ServeEnd::End(End::Closed);
+                }
+                () = sleep_until(next_rw_probe), if read_only && rw_probe.is_none() && closing.is_none() => {
+                    let candidates: Vec<SocketAddr> = self
+                        .hosts
+                        .addresses()
+                        .iter()
+                        .copied()
+                        .filter(|a| *a != addr)
+                        .collect();
+                    rw_probe = Some(Box::pin(probe_read_write(
+                        self.config.connector.clone(),
+                        candidates,
+                        self.attempt_timeout(),
+                    )));
+                }
+                found = async {
+                    match rw_probe.as_mut() {
+                        Some(probe) => probe.await,
+                        None => std::future::pending().await,
+                    }
+                }, if rw_probe.is_some() => {
+                    rw_probe = None;
+                    if let Some(rw) = found {
+                        tracing::info!(%rw, "read-write server reachable: leaving the read-only one");
+                        self.hosts.prefer(rw);
+                        return ServeEnd::Lost("moving to a read-write server".into());
+                    }
+                    rw_interval = (rw_interval * 2).min(MAX_RW_PROBE_INTERVAL);
+                    next_rw_probe = Instant::now() + rw_interval;
                 }
             }
         }

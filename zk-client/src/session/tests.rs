@@ -2,6 +2,7 @@
 //! priming order and expiry, without sockets or a server.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,21 +21,33 @@ use crate::transport::{Connector, Stream};
 use crate::{Client, Error, LostReason, SessionState};
 
 struct Harness {
-    servers: mpsc::UnboundedReceiver<DuplexStream>,
+    servers: mpsc::UnboundedReceiver<(SocketAddr, DuplexStream)>,
     refuse: Arc<AtomicBool>,
 }
 
 fn config(connector: Connector, timeout: Duration) -> Arc<Config> {
+    config_with(connector, timeout, &["127.0.0.1"], false)
+}
+
+fn config_with(
+    connector: Connector,
+    timeout: Duration,
+    hosts: &[&str],
+    read_only: bool,
+) -> Arc<Config> {
     Arc::new(Config {
-        hosts: vec![HostSpec {
-            host: "127.0.0.1".into(),
-            port: 2181,
-        }],
+        hosts: hosts
+            .iter()
+            .map(|host| HostSpec {
+                host: (*host).into(),
+                port: 2181,
+            })
+            .collect(),
         chroot: Chroot::none(),
         session_timeout: timeout,
         attempt_timeout: Some(Duration::from_millis(500)),
         request_timeout: Duration::from_secs(1),
-        read_only: false,
+        read_only,
         fail_fast: false,
         max_frame_out: 1 << 20,
         max_frame_in: 1 << 21,
@@ -51,7 +64,7 @@ fn harness() -> (Connector, Harness) {
     let (tx, servers) = mpsc::unbounded_channel();
     let refuse = Arc::new(AtomicBool::new(false));
     let refused = refuse.clone();
-    let connector: Connector = Arc::new(move |_addr| {
+    let connector: Connector = Arc::new(move |addr| {
         let tx = tx.clone();
         let refused = refused.load(Ordering::SeqCst);
         Box::pin(async move {
@@ -59,7 +72,7 @@ fn harness() -> (Connector, Harness) {
                 return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
             }
             let (client, server) = tokio::io::duplex(1 << 16);
-            tx.send(server)
+            tx.send((addr, server))
                 .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
             Ok(Box::new(client) as Stream)
         })
@@ -86,17 +99,28 @@ async fn accept(
     session_id: i64,
     timeout_ms: i32,
 ) -> (DuplexStream, ConnectRequest) {
-    let mut stream = harness.servers.recv().await.unwrap();
+    let (stream, request, _) = accept_at(harness, session_id, timeout_ms, false).await;
+    (stream, request)
+}
+
+/// [`accept`] with the server's read-only flag; also returns the address dialled.
+async fn accept_at(
+    harness: &mut Harness,
+    session_id: i64,
+    timeout_ms: i32,
+    read_only: bool,
+) -> (DuplexStream, ConnectRequest, SocketAddr) {
+    let (addr, mut stream) = harness.servers.recv().await.unwrap();
     let request = ConnectRequest::decode_exact(read_frame(&mut stream).await).unwrap();
     let response = ConnectResponse {
         protocol_version: 0,
         time_out: timeout_ms,
         session_id: if timeout_ms > 0 { session_id } else { 0 },
         passwd: Bytes::from_static(&[7; 16]),
-        read_only: Some(false),
+        read_only: Some(read_only),
     };
     write_payload(&mut stream, &response).await;
-    (stream, request)
+    (stream, request, addr)
 }
 
 /// Reads one request frame: (xid, request).
@@ -317,4 +341,37 @@ async fn dropping_the_last_handle_closes_without_panicking() {
     let mut state = state;
     let state = *state.wait_for(|s| s.is_terminal()).await.unwrap();
     assert_eq!(state, SessionState::Lost(LostReason::Closed));
+}
+
+#[tokio::test(start_paused = true)]
+async fn read_only_session_moves_to_a_read_write_server() {
+    let (connector, mut h) = harness();
+    let config = config_with(
+        connector,
+        Duration::from_secs(30),
+        &["127.0.0.1", "127.0.0.2"],
+        true,
+    );
+    let client_task = tokio::spawn(Client::start(config, Duration::from_secs(30)));
+    let (ro_conn, request, ro_addr) = accept_at(&mut h, 0x42, 30_000, true).await;
+    assert_eq!(request.read_only, Some(true));
+    let client = client_task.await.unwrap().unwrap();
+    assert_eq!(client.state(), SessionState::ReadOnly);
+    let mut changes = client.state_changes();
+
+    // The client asks the other server whether it is read-write.
+    let (probe_addr, mut probe) = h.servers.recv().await.unwrap();
+    assert_ne!(probe_addr, ro_addr);
+    let mut word = [0u8; 4];
+    probe.read_exact(&mut word).await.unwrap();
+    assert_eq!(&word, b"isro");
+    probe.write_all(b"rw").await.unwrap();
+    drop(probe);
+
+    assert_eq!(changes.next().await, Some(SessionState::Suspended));
+    let (_rw_conn, request, rw_addr) = accept_at(&mut h, 0x42, 30_000, false).await;
+    assert_eq!(rw_addr, probe_addr);
+    assert_eq!(request.session_id, 0x42);
+    assert_eq!(changes.next().await, Some(SessionState::Reconnected));
+    drop(ro_conn);
 }

@@ -112,8 +112,21 @@ pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
                 w.watch_count()
             );
         }
-        "wchc" | "wchp" => {
-            out.push_str("This command is not supported by zk-server-lite yet.\n");
+        "wchc" => {
+            for (conn, paths) in core.watches().paths_by_connection() {
+                let _ = writeln!(out, "{:#x}", session_of(core, conn));
+                for p in paths {
+                    let _ = writeln!(out, "\t{p}");
+                }
+            }
+        }
+        "wchp" => {
+            for (path, conns) in core.watches().connections_by_path() {
+                let _ = writeln!(out, "{path}");
+                for c in conns {
+                    let _ = writeln!(out, "\t{:#x}", session_of(core, c));
+                }
+            }
         }
         "dump" => dump(core, &mut out),
         "envi" => envi(&mut out),
@@ -127,6 +140,13 @@ pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
         _ => {}
     }
     out
+}
+
+fn session_of(core: &Core, conn: crate::ConnId) -> i64 {
+    core.connections()
+        .find(|(id, _)| **id == conn)
+        .and_then(|(_, c)| c.session)
+        .unwrap_or(0)
 }
 
 fn srvr(core: &Core, out: &mut String, with_clients: bool) {
@@ -258,6 +278,8 @@ mod tests {
         assert!(execute("mntr", &core, &all).contains("zk_znode_count\t4\n"));
         assert_eq!(execute("conf", &core, &all), "clientPort=2181\n");
         assert!(execute("wchs", &core, &all).contains("Total watches:0"));
+        assert_eq!(execute("wchc", &core, &all), "");
+        assert_eq!(execute("wchp", &core, &all), "");
         assert!(execute("envi", &core, &all).starts_with("Environment:\n"));
         assert!(execute("dump", &core, &all).starts_with("SessionTracker dump:"));
         let only = info("srvr, ruok");

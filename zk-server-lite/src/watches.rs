@@ -268,6 +268,34 @@ impl WatchManager {
             + self.child.values().map(HashMap::len).sum::<usize>()
     }
 
+    /// Watched paths per connection, sorted (for `wchc`).
+    pub fn paths_by_connection(&self) -> std::collections::BTreeMap<ConnId, Vec<String>> {
+        self.by_conn
+            .iter()
+            .map(|(conn, entries)| {
+                let mut paths: Vec<String> = entries.iter().map(|(_, p)| p.clone()).collect();
+                paths.sort();
+                paths.dedup();
+                (*conn, paths)
+            })
+            .collect()
+    }
+
+    /// Watching connections per path, sorted (for `wchp`).
+    pub fn connections_by_path(&self) -> std::collections::BTreeMap<String, Vec<ConnId>> {
+        let mut out: std::collections::BTreeMap<String, Vec<ConnId>> = Default::default();
+        for (path, watchers) in self.data.iter().chain(self.child.iter()) {
+            out.entry(path.clone())
+                .or_default()
+                .extend(watchers.keys().copied());
+        }
+        for conns in out.values_mut() {
+            conns.sort_unstable();
+            conns.dedup();
+        }
+        out
+    }
+
     /// Number of watch entries of one connection.
     pub fn connection_watch_count(&self, conn: ConnId) -> usize {
         self.by_conn.get(&conn).map_or(0, HashSet::len)

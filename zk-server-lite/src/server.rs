@@ -32,7 +32,7 @@ use crate::core::{Core, CoreConfig};
 use crate::file_storage;
 use crate::four_letter::{ServerInfo, Whitelist};
 use crate::listener::{self, Limits, Shared, SnapshotPolicy};
-use crate::storage::TxnLog;
+use crate::storage::{MemLog, TxnLog};
 
 /// Makes the transaction log of a server without a data dir (a storage seam for tests).
 pub type LogFactory = Arc<dyn Fn() -> Box<dyn TxnLog> + Send + Sync>;
@@ -230,7 +230,8 @@ impl ServerBuilder {
             None => (
                 Shared::new(self.limits, info, None, |now| match log_factory {
                     Some(make) => Core::with_log(core_cfg, make(), now),
-                    None => Core::new(core_cfg, now),
+                    // Nothing reads old txns back in memory: keep none.
+                    None => Core::with_log(core_cfg, Box::new(MemLog::new(0)), now),
                 }),
                 None,
             ),

@@ -23,7 +23,7 @@
 //! commit"; prep and apply stay as they are.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use zk_proto::path::validate_path;
@@ -124,7 +124,7 @@ impl Default for CoreConfig {
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     /// The peer's address, if known.
-    pub peer: Option<IpAddr>,
+    pub peer: Option<SocketAddr>,
     /// The session bound to this connection.
     pub session: Option<i64>,
     /// Authenticated ids (starts with `ip:<peer>`).
@@ -367,9 +367,9 @@ impl Core {
     }
 
     /// Registers a new connection (before its handshake).
-    pub fn open(&mut self, conn: ConnId, peer: Option<IpAddr>, now: Now) {
+    pub fn open(&mut self, conn: ConnId, peer: Option<SocketAddr>, now: Now) {
         let auth = peer
-            .map(|ip| vec![Id::new("ip", ip.to_string())])
+            .map(|addr| vec![Id::new("ip", addr.ip().to_string())])
             .unwrap_or_default();
         self.conns.insert(
             conn,
@@ -960,7 +960,7 @@ impl Core {
                 R(Ok(Response::Empty))
             }
             Request::Auth(packet) => {
-                let peer = self.conns.get(&conn).and_then(|c| c.peer);
+                let peer = self.conns.get(&conn).and_then(|c| c.peer).map(|a| a.ip());
                 match acl::authenticate(
                     &packet.scheme,
                     &packet.auth,

@@ -33,7 +33,7 @@ impl H {
     /// Opens `conn` from 127.0.0.1 and starts a new session; returns the session id.
     fn session(&mut self, conn: ConnId) -> i64 {
         self.core
-            .open(conn, Some("127.0.0.1".parse().unwrap()), self.now());
+            .open(conn, Some("127.0.0.1:5000".parse().unwrap()), self.now());
         let out = self.core.connect(
             conn,
             &ConnectRequest::new_session(4000, 0, false),

@@ -170,7 +170,7 @@ fn srvr(core: &Core, out: &mut String, with_clients: bool) {
 fn cons(core: &Core, out: &mut String) {
     let mut conns: Vec<_> = core.connections().collect();
     conns.sort_by_key(|(id, _)| **id);
-    for (id, c) in conns {
+    for (_, c) in conns {
         let peer = c
             .peer
             .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
@@ -181,7 +181,7 @@ fn cons(core: &Core, out: &mut String) {
             .map_or(0, |s| s.timeout);
         let _ = writeln!(
             out,
-            " /{peer}:{id}[1](queued=0,recved={},sent={},sid={sid:#x},lop={},est={},to={timeout},lcxid={:#x},lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0.0,maxlat=0)",
+            " /{peer}[1](queued=0,recved={},sent={},sid={sid:#x},lop={},est={},to={timeout},lcxid={:#x},lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0.0,maxlat=0)",
             c.received, c.sent, c.last_op, c.established, c.last_cxid, c.last_zxid
         );
     }

@@ -484,7 +484,7 @@ fn register(shared: &Shared, peer: SocketAddr) -> Option<(ConnId, ConnParts)> {
         },
     );
     *state.per_ip.entry(ip).or_insert(0) += 1;
-    state.core.open(conn, Some(ip), now);
+    state.core.open(conn, Some(peer), now);
     Some((
         conn,
         ConnParts {

@@ -19,8 +19,14 @@
 //! Every write gets a zxid, failed ones too (as an `Error` txn, as Apache does), so reply
 //! zxids match a real server's. Sessions are transactions: `createSession` on connect,
 //! `closeSession` on close or expiry; applying the latter deletes the session's ephemerals
-//! and closes its connection. With a quorum, the log step becomes "propose and wait for a
-//! commit"; prep and apply stay as they are.
+//! and closes its connection.
+//!
+//! Toward Zab: today prep, log append and apply run back to back under one lock, so prep's
+//! overlay of pending changes ([`Prep`]) only spans one request (a multi). With a quorum the
+//! log step becomes "propose, wait for commit": the overlay must then live across
+//! outstanding proposals (Apache's `outstandingChanges`), and apply runs when the commit
+//! arrives. Replies already flow through a "hold until position N is durable" queue in the
+//! listener, which is the same shape as "hold until committed".
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

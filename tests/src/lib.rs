@@ -19,3 +19,8 @@ pub use apache::{
 };
 pub use proxy::{Direction, FaultProxy};
 pub use util::{TimedOut, init_tracing, try_wait_until, wait_until};
+
+/// The README's code blocks, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -82,6 +82,9 @@ async fn cut_connection_reattaches_the_same_session_and_rearms_watches() {
     assert_eq!(event.event_type, EventType::NodeCreated);
     let event = within("re-armed child watch", child_watch).await;
     assert_eq!(event.event_type, EventType::NodeChildrenChanged);
+    // Apache restores persistent watches without catching up on missed changes; the
+    // catch-up event of the one-shot data watch on the same path reaches the persistent
+    // watcher too (one notification per connection and path, fanned out locally as in Java).
     let event = within("re-armed persistent watch", persistent_watch.next())
         .await
         .unwrap();

@@ -48,6 +48,10 @@ use crate::transport::{Connector, Stream};
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// The shortest per-server connect timeout.
 const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Free space kept in the read buffer before each read: without it, `read_buf` on a full
+/// `BytesMut` would only add 64 bytes at a time.
+const READ_RESERVE: usize = 64 * 1024;
+
 /// How many queued commands the serve loop takes in one go.
 const COMMAND_BATCH: usize = 256;
 /// First and longest pause between two read-write probes while on a read-only server.
@@ -210,6 +214,7 @@ async fn handshake(
             if let Some(negotiated) = parse_connect_response(&mut inbuf, max_frame_in)? {
                 return Ok((stream, inbuf, negotiated));
             }
+            inbuf.reserve(READ_RESERVE);
             if stream.read_buf(&mut inbuf).await.map_err(lost)? == 0 {
                 tracing::debug!(%addr, "server closed the connection during the handshake");
                 return Err(Error::ConnectionLoss {
@@ -501,10 +506,20 @@ impl Task {
         let mut rw_interval = MIN_RW_PROBE_INTERVAL;
         let mut next_rw_probe = Instant::now() + rw_interval;
         let mut rw_probe: Option<RwProbe> = None;
+        // One lazy timer for pings, the read timeout, the close bound and read-write probes:
+        // it is not moved on every read or write, only re-armed when it fires (so a busy
+        // connection touches the timer wheel about once per ping interval).
+        let first = (last_recv + read_timeout).min(last_send + ping_interval);
+        let timer = sleep_until(if read_only {
+            first.min(next_rw_probe)
+        } else {
+            first
+        });
+        tokio::pin!(timer);
         loop {
-            let read_deadline = last_recv + read_timeout;
-            let ping_at = last_send + ping_interval;
-            let close_deadline = closing.unwrap_or(read_deadline);
+            if inbuf.capacity() - inbuf.len() < READ_RESERVE / 4 {
+                inbuf.reserve(READ_RESERVE);
+            }
             tokio::select! {
                 read = reader.read_buf(&mut inbuf) => match read {
                     Ok(0) if closing.is_some() => return ServeEnd::End(End::Closed),
@@ -546,34 +561,50 @@ impl Task {
                         }
                     }
                 },
-                () = sleep_until(ping_at), if self.core.out.is_empty() => {
-                    tracing::trace!("ping");
-                    self.core.push_ping();
-                    last_send = Instant::now();
-                }
-                () = sleep_until(read_deadline) => {
-                    if closing.is_some() {
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if closing.is_some_and(|deadline| now >= deadline) {
+                        tracing::debug!("no reply to closeSession in time");
                         return ServeEnd::End(End::Closed);
                     }
-                    return ServeEnd::Lost(format!("nothing received for {read_timeout:?}"));
-                }
-                () = sleep_until(close_deadline), if closing.is_some() => {
-                    tracing::debug!("no reply to closeSession in time");
-                    return ServeEnd::End(End::Closed);
-                }
-                () = sleep_until(next_rw_probe), if read_only && rw_probe.is_none() && closing.is_none() => {
-                    let candidates: Vec<SocketAddr> = self
-                        .hosts
-                        .addresses()
-                        .iter()
-                        .copied()
-                        .filter(|a| *a != addr)
-                        .collect();
-                    rw_probe = Some(Box::pin(probe_read_write(
-                        self.config.connector.clone(),
-                        candidates,
-                        self.attempt_timeout(),
-                    )));
+                    if now >= last_recv + read_timeout {
+                        if closing.is_some() {
+                            return ServeEnd::End(End::Closed);
+                        }
+                        return ServeEnd::Lost(format!("nothing received for {read_timeout:?}"));
+                    }
+                    let mut next_ping = last_send + ping_interval;
+                    if now >= next_ping {
+                        if self.core.out.is_empty() {
+                            tracing::trace!("ping");
+                            self.core.push_ping();
+                        }
+                        // With bytes still queued, a write is under way: no ping needed.
+                        last_send = now;
+                        next_ping = now + ping_interval;
+                    }
+                    if read_only && rw_probe.is_none() && closing.is_none() && now >= next_rw_probe {
+                        let candidates: Vec<SocketAddr> = self
+                            .hosts
+                            .addresses()
+                            .iter()
+                            .copied()
+                            .filter(|a| *a != addr)
+                            .collect();
+                        rw_probe = Some(Box::pin(probe_read_write(
+                            self.config.connector.clone(),
+                            candidates,
+                            self.attempt_timeout(),
+                        )));
+                    }
+                    let mut next = (last_recv + read_timeout).min(next_ping);
+                    if let Some(deadline) = closing {
+                        next = next.min(deadline);
+                    }
+                    if read_only && rw_probe.is_none() {
+                        next = next.min(next_rw_probe);
+                    }
+                    timer.as_mut().reset(next);
                 }
                 found = async {
                     match rw_probe.as_mut() {
@@ -589,6 +620,8 @@ impl Task {
                     }
                     rw_interval = (rw_interval * 2).min(MAX_RW_PROBE_INTERVAL);
                     next_rw_probe = Instant::now() + rw_interval;
+                    let next = timer.deadline().min(next_rw_probe);
+                    timer.as_mut().reset(next);
                 }
             }
         }

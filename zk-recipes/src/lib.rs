@@ -1,5 +1,59 @@
-//! Curator-style recipes on top of [`zk_client`].
+//! Curator-style recipes on top of [`zk_client`], node-compatible with
+//! [Apache Curator](https://curator.apache.org) 5.x so Rust and Java services can share one
+//! lock or one election.
 //!
-//! Work in progress: the recipes arrive with the recipes issue.
+//! # Opinions
+//!
+//! * **Small structs around a [`Client`](zk_client::Client) clone.** A recipe never owns a
+//!   session; it borrows the client's. Background work (a lock guard's loss monitor, a
+//!   latch's election task) runs on the caller's tokio runtime.
+//! * **Ownership is a value.** Holding a lock is holding a [`LockGuard`]: release it with an
+//!   explicit `release().await`; dropping it only schedules the cleanup.
+//! * **Loss is part of the API.** Each hold exposes when it can no longer be trusted, under
+//!   Curator's two [`ErrorPolicy`] variants, and a [`FencingToken`] for downstream checks.
+//! * **No orphans.** Contender nodes are created with Curator's protection prefix
+//!   (`_c_<uuid>-`), found again after a lost reply, and removed when an acquire is
+//!   cancelled.
+//! * **One session per client.** zk-client never opens a new session under a handle, so after
+//!   expiry a recipe reports the loss and ends; build a new client to take part again.
+//!
+//! # Layout
+//!
+//! | module | job |
+//! |---|---|
+//! | [`paths`] | protected names, Curator's ordering, parent creation, protected sequential create |
+//! | [`lock`] | [`Mutex`] (Curator's `InterProcessMutex`), [`LockGuard`], [`FencingToken`] |
+//! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
+//! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
+//! | [`error`] | [`Error`] |
+//!
+//! ```no_run
+//! use zk_recipes::{LeaderLatch, Mutex};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = zk_client::Client::connect("127.0.0.1:2181").await?;
+//!
+//! let guard = Mutex::new(&client, "/locks/db")?.acquire().await?;
+//! // ... use the resource, passing guard.fencing_token() along ...
+//! guard.release().await?;
+//!
+//! let mut latch = LeaderLatch::new(&client, "/election/workers", "worker-1")?;
+//! latch.start()?;
+//! latch.await_leadership().await?;
+//! latch.close().await;
+//! # Ok(()) }
+//! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod error;
+pub mod leader_latch;
+pub mod lock;
+pub mod paths;
+pub mod policy;
+
+pub use error::{Error, Result};
+pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
+pub use lock::{FencingToken, LockGuard, Mutex};
+pub use policy::{ErrorPolicy, LossReason};
 pub use zk_client as client;

@@ -1,0 +1,468 @@
+//! [`LeaderLatch`]: leader election among participants, node-compatible with Curator's
+//! `LeaderLatch`.
+//!
+//! # Layout (shared with Curator 5.x)
+//!
+//! Each participant creates an ephemeral sequential node `<path>/_c_<uuid>-latch-<seq>`
+//! holding its id (UTF-8). Participants are ordered by the sequence digits after the last
+//! `latch-`; the first is the leader. Every other participant watches the node just before
+//! its own and re-checks when it goes away. A Java `LeaderLatch` on the same path takes part
+//! in the same election.
+//!
+//! # Failure semantics
+//!
+//! * **Suspended connection.** Under [`ErrorPolicy::Standard`] (Curator's default) the
+//!   leader reports the loss at once ([`has_leadership`](LeaderLatch::has_leadership) turns
+//!   `false`); under [`ErrorPolicy::Session`] it keeps leadership while the session may live.
+//! * **Reconnected.** The latch re-checks before claiming leadership again: our node must
+//!   still be first *and* its `ephemeralOwner` must be the current session.
+//! * **Our node deleted** (by an operator, say): the latch creates a new one and queues
+//!   again, as Curator's `reset()` does.
+//! * **Session expired.** A zk-client [`Client`] never opens a second session under the same
+//!   handle, so the latch cannot re-enter by itself: it reports the loss and ends
+//!   ([`LatchStatus::ended`] becomes [`LatchEnd::SessionLost`]). Build a new client and a new
+//!   latch to take part again. (We chose this over accepting a client factory: one session
+//!   per latch keeps "which session owns my node" unambiguous, and the application usually
+//!   wants to rebuild its other session-bound state at the same moment anyway.)
+//!
+//! ```no_run
+//! use zk_recipes::LeaderLatch;
+//!
+//! # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+//! let mut latch = LeaderLatch::new(&client, "/app/leader", "worker-1")?;
+//! latch.start()?;
+//! latch.await_leadership().await?;
+//! let mut changes = latch.leadership_changes();
+//! // ... lead, until:
+//! while let Some(leader) = changes.next().await {
+//!     if !leader {
+//!         break; // stop leading at once
+//!     }
+//! }
+//! latch.close().await;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use zk_client::{Client, EventType, SessionState, Stat};
+
+use crate::error::{Error, Result};
+use crate::paths::{self, ProtectedId};
+use crate::policy::ErrorPolicy;
+
+/// The lock name in participant nodes (Curator's `LeaderLatch.LOCK_NAME`).
+pub const LATCH_NAME: &str = "latch-";
+
+/// Why a latch stopped taking part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LatchEnd {
+    /// [`LeaderLatch::close`] was called or the latch was dropped.
+    Closed,
+    /// The session was lost (expired, closed, authentication failed); a new client is
+    /// needed.
+    SessionLost,
+}
+
+/// A latch's current status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LatchStatus {
+    /// We are the leader, as far as we can tell under the latch's [`ErrorPolicy`].
+    pub is_leader: bool,
+    /// Our participant node, once created.
+    pub node: Option<String>,
+    /// Set once the latch no longer takes part.
+    pub ended: Option<LatchEnd>,
+}
+
+/// One participant of an election.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    /// The participant's id (its node's data).
+    pub id: String,
+    /// Its node's name.
+    pub node: String,
+    /// `true` for the first participant.
+    pub is_leader: bool,
+}
+
+/// A leader election participant. See the [module docs](self).
+#[derive(Debug)]
+pub struct LeaderLatch {
+    client: Client,
+    path: String,
+    id: String,
+    policy: ErrorPolicy,
+    status: watch::Receiver<LatchStatus>,
+    status_tx: Option<watch::Sender<LatchStatus>>,
+    close_tx: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl LeaderLatch {
+    /// A latch on `path` for the participant `id` (stored in its node; Curator shows it as the
+    /// participant id). Call [`start`](Self::start) to take part.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a malformed path.
+    pub fn new(client: &Client, path: &str, id: &str) -> Result<LeaderLatch> {
+        paths::validate_recipe_path(path)?;
+        let (status_tx, status) = watch::channel(LatchStatus {
+            is_leader: false,
+            node: None,
+            ended: None,
+        });
+        Ok(LeaderLatch {
+            client: client.clone(),
+            path: path.to_owned(),
+            id: id.to_owned(),
+            policy: ErrorPolicy::default(),
+            status,
+            status_tx: Some(status_tx),
+            close_tx: None,
+            task: None,
+        })
+    }
+
+    /// Sets the [`ErrorPolicy`] (default [`ErrorPolicy::Standard`]). Before
+    /// [`start`](Self::start).
+    pub fn error_policy(mut self, policy: ErrorPolicy) -> LeaderLatch {
+        self.policy = policy;
+        self
+    }
+
+    /// The election's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Our participant id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Starts taking part: a background task creates our node and follows the election.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if already started.
+    pub fn start(&mut self) -> Result<()> {
+        let Some(status_tx) = self.status_tx.take() else {
+            return Err(Error::InvalidState("the latch was already started"));
+        };
+        let (close_tx, close_rx) = oneshot::channel();
+        let driver = Driver {
+            client: self.client.clone(),
+            path: self.path.clone(),
+            id: self.id.clone(),
+            protection: ProtectedId::new(),
+            policy: self.policy,
+            status: status_tx,
+        };
+        self.close_tx = Some(close_tx);
+        self.task = Some(tokio::spawn(driver.run(close_rx)));
+        Ok(())
+    }
+
+    /// `true` while we are the leader.
+    pub fn has_leadership(&self) -> bool {
+        self.status.borrow().is_leader
+    }
+
+    /// The current status.
+    pub fn status(&self) -> LatchStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Waits until we are the leader.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] if the latch ends first (closed, or session lost),
+    /// [`Error::InvalidState`] if it was not started.
+    pub async fn await_leadership(&self) -> Result<()> {
+        if self.status_tx.is_some() {
+            return Err(Error::InvalidState("the latch was not started"));
+        }
+        let mut status = self.status.clone();
+        let result = status
+            .wait_for(|s| s.is_leader || s.ended.is_some())
+            .await
+            .map(|s| s.is_leader);
+        match result {
+            Ok(true) => Ok(()),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    /// Like [`await_leadership`](Self::await_leadership), for at most `timeout`: `Ok(true)`
+    /// when we became the leader, `Ok(false)` when the time ran out.
+    pub async fn await_leadership_timeout(&self, timeout: Duration) -> Result<bool> {
+        match tokio::time::timeout(timeout, self.await_leadership()).await {
+            Ok(result) => result.map(|()| true),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Every leadership change from now on (`true`: gained, `false`: lost). The first call
+    /// reports `true` at once if we already lead. Changes faster than the reader may
+    /// coalesce, but a reader never misses that the current value differs from the last
+    /// value it saw.
+    pub fn leadership_changes(&self) -> LeadershipChanges {
+        LeadershipChanges {
+            status: self.status.clone(),
+            last: false,
+        }
+    }
+
+    /// The participants, leader first, with their ids.
+    pub async fn participants(&self) -> Result<Vec<Participant>> {
+        participants(&self.client, &self.path).await
+    }
+
+    /// The current leader, if any.
+    pub async fn leader(&self) -> Result<Option<Participant>> {
+        Ok(self.participants().await?.into_iter().next())
+    }
+
+    /// Stops taking part: gives up leadership, deletes our node and waits for the background
+    /// task to end. Idempotent. (Dropping the latch does the same in the background.)
+    pub async fn close(&mut self) {
+        if let Some(close_tx) = self.close_tx.take() {
+            let _ = close_tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Some(status_tx) = self.status_tx.take() {
+            status_tx.send_modify(|s| s.ended = Some(LatchEnd::Closed));
+        }
+    }
+}
+
+/// Leadership changes of a [`LeaderLatch`] (see [`LeaderLatch::leadership_changes`]).
+#[derive(Debug)]
+pub struct LeadershipChanges {
+    status: watch::Receiver<LatchStatus>,
+    last: bool,
+}
+
+impl LeadershipChanges {
+    /// The next change: `Some(true)` when leadership was gained, `Some(false)` when lost;
+    /// `None` once the latch has ended (after reporting the loss). Cancellation-safe.
+    pub async fn next(&mut self) -> Option<bool> {
+        loop {
+            let (leader, ended) = {
+                let status = self.status.borrow_and_update();
+                (status.is_leader, status.ended.is_some())
+            };
+            if leader != self.last {
+                self.last = leader;
+                return Some(leader);
+            }
+            if ended || self.status.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+/// The participants of the election at `path`, leader first.
+async fn participants(client: &Client, path: &str) -> Result<Vec<Participant>> {
+    let mut children = match paths::retrying(|| client.get_children(path)).await {
+        Ok(children) => children,
+        Err(zk_client::Error::NoNode) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    paths::sort_children(&mut children, LATCH_NAME);
+    let mut out = Vec::with_capacity(children.len());
+    for node in children {
+        let node_path = paths::join(path, &node);
+        match paths::retrying(|| client.get_data(&node_path)).await {
+            Ok((data, _)) => out.push(Participant {
+                id: String::from_utf8_lossy(&data).into_owned(),
+                is_leader: out.is_empty(),
+                node,
+            }),
+            Err(zk_client::Error::NoNode) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+/// The background task of a started latch.
+struct Driver {
+    client: Client,
+    path: String,
+    id: String,
+    protection: ProtectedId,
+    policy: ErrorPolicy,
+    status: watch::Sender<LatchStatus>,
+}
+
+/// What woke the driver.
+enum Wake {
+    Close,
+    State(Option<SessionState>),
+    Checked(Result<Checked>),
+}
+
+/// The outcome of one check-and-wait round.
+enum Checked {
+    /// Something changed: look again.
+    Again,
+    /// Our node is gone (or is not ours any more): create a new one.
+    Vanished,
+}
+
+impl Driver {
+    async fn run(self, mut close: oneshot::Receiver<()>) {
+        let mut states = self.client.state_changes();
+        let mut node: Option<(String, Stat)> = None;
+        let end = loop {
+            let step = match &node {
+                None => {
+                    let create = paths::create_protected_sequential(
+                        &self.client,
+                        &self.path,
+                        LATCH_NAME,
+                        self.id.as_bytes(),
+                        &self.protection,
+                    );
+                    tokio::select! {
+                        biased;
+                        _ = &mut close => Wake::Close,
+                        created = create => match created {
+                            Ok(created) => {
+                                tracing::debug!(path = %created.0, "latch node created");
+                                self.status.send_modify(|s| s.node = Some(created.0.clone()));
+                                node = Some(created);
+                                continue;
+                            }
+                            Err(e) => Wake::Checked(Err(e)),
+                        },
+                    }
+                }
+                Some((path, _)) => tokio::select! {
+                    biased;
+                    _ = &mut close => Wake::Close,
+                    state = states.next() => Wake::State(state),
+                    checked = self.check_and_wait(path) => Wake::Checked(checked),
+                },
+            };
+            match step {
+                Wake::Close => break LatchEnd::Closed,
+                Wake::State(None) => break LatchEnd::SessionLost,
+                Wake::State(Some(state)) => {
+                    if state.is_terminal() {
+                        break LatchEnd::SessionLost;
+                    }
+                    if self.policy.is_error_state(state) {
+                        self.set_leader(false, "connection suspended");
+                    }
+                    // Connected again: the loop re-checks before claiming anything.
+                }
+                Wake::Checked(Ok(Checked::Again)) => {}
+                Wake::Checked(Ok(Checked::Vanished)) => {
+                    self.set_leader(false, "our node is gone");
+                    node = None;
+                    self.status.send_modify(|s| s.node = None);
+                }
+                Wake::Checked(Err(Error::Client(e))) if e.is_session_terminal() => {
+                    break LatchEnd::SessionLost;
+                }
+                Wake::Checked(Err(e)) => {
+                    tracing::warn!(error = %e, path = %self.path, "leader latch check failed, retrying");
+                    tokio::select! {
+                        biased;
+                        _ = &mut close => break LatchEnd::Closed,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+            }
+        };
+        self.set_leader(false, "latch ended");
+        if end == LatchEnd::Closed {
+            let cleanup = async {
+                match &node {
+                    Some((path, _)) => paths::delete_quietly(&self.client, path).await,
+                    None => {
+                        paths::delete_protected(&self.client, &self.path, &self.protection).await
+                    }
+                }
+            };
+            match tokio::time::timeout(self.client.session_timeout(), cleanup).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not delete our latch node"),
+                Err(_) => tracing::warn!("timed out deleting our latch node"),
+            }
+        }
+        tracing::info!(path = %self.path, id = %self.id, reason = ?end, "leader latch ended");
+        self.status.send_modify(|s| {
+            s.ended = Some(end);
+            s.node = None;
+        });
+    }
+
+    /// One round: find our place; lead (and wait for our node to change) or watch the
+    /// previous participant (and wait for it to change).
+    async fn check_and_wait(&self, our_path: &str) -> Result<Checked> {
+        let client = &self.client;
+        let our_name = paths::node_name(our_path);
+        let mut children = match paths::retrying(|| client.get_children(&self.path)).await {
+            Ok(children) => children,
+            Err(zk_client::Error::NoNode) => return Ok(Checked::Vanished),
+            Err(e) => return Err(e.into()),
+        };
+        paths::sort_children(&mut children, LATCH_NAME);
+        let Some(index) = children.iter().position(|c| c == our_name) else {
+            return Ok(Checked::Vanished);
+        };
+        if index == 0 {
+            // First; but is the node still ours (our session's)? Watch it at the same time.
+            let (stat, watcher) = paths::retrying(|| client.exists_watch(our_path)).await?;
+            match stat {
+                Some(stat) if stat.ephemeral_owner == client.session_id() => {}
+                _ => return Ok(Checked::Vanished),
+            }
+            self.set_leader(true, "first in line");
+            let event = watcher.await;
+            return Ok(match event.event_type {
+                EventType::NodeDeleted => Checked::Vanished,
+                _ => Checked::Again,
+            });
+        }
+        self.set_leader(false, "not first in line");
+        let previous = paths::join(&self.path, &children[index - 1]);
+        match paths::retrying(|| client.get_data_watch(&previous)).await {
+            Ok((_, _, watcher)) => {
+                tracing::debug!(%previous, "watching the previous participant");
+                let _event = watcher.await;
+            }
+            Err(zk_client::Error::NoNode) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Checked::Again)
+    }
+
+    fn set_leader(&self, leader: bool, why: &'static str) {
+        let changed = self.status.send_if_modified(|s| {
+            let changed = s.is_leader != leader;
+            s.is_leader = leader;
+            changed
+        });
+        if changed {
+            if leader {
+                tracing::info!(path = %self.path, id = %self.id, why, "leadership gained");
+            } else {
+                tracing::info!(path = %self.path, id = %self.id, why, "leadership lost");
+            }
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! [`Mutex`]: a distributed lock, node-compatible with Curator's `InterProcessMutex`.
+//!
+//! # Layout (shared with Curator 5.x)
+//!
+//! Each contender creates an ephemeral sequential node `<path>/_c_<uuid>-lock-<seq>`
+//! (protected, see [`paths`](crate::paths)). Contenders are ordered by the ten sequence
+//! digits after the last `lock-`; the first one holds the lock. Every other contender puts a
+//! data watch on the node *just before* its own (never on the parent, so a release wakes one
+//! waiter, not the herd), and re-checks when it fires. A Java service using
+//! `new InterProcessMutex(client, path)` on the same path takes turns with ours.
+//!
+//! # Guarantees and limits
+//!
+//! * **Cancellation-safe acquire.** Dropping an [`acquire`](Mutex::acquire) future at any
+//!   point removes its contender node in the background (even when the create's reply has
+//!   not arrived yet: the cleanup lists the parent for our protection prefix, and requests of
+//!   one session are applied in order). [`try_acquire`](Mutex::try_acquire) removes it
+//!   before returning.
+//! * **Loss is part of the API.** A [`LockGuard`] exposes [`lost`](LockGuard::lost), a
+//!   future that resolves when the holder can no longer be sure it holds the lock, according
+//!   to the [`ErrorPolicy`], and a [`FencingToken`] to hand to downstream resources.
+//!   [`guarded_transaction`](LockGuard::guarded_transaction) starts a multi that only commits
+//!   while our lock node exists.
+//! * **Not re-entrant.** Unlike Curator's `InterProcessMutex`, acquiring the same [`Mutex`]
+//!   twice from one process makes the second call wait for the first guard (it is a second
+//!   contender). Keep the guard and pass it around instead.
+//! * **Session expiry ends the hold.** zk-client never opens a new session under the same
+//!   handle: after expiry the guard reports [`LossReason::SessionLost`] and a new
+//!   [`Client`] is needed to contend again.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use zk_client::{Client, EventType, StateChanges, Transaction};
+
+use crate::error::{Error, Result};
+use crate::paths::{self, ProtectedId};
+use crate::policy::{ErrorPolicy, LossReason};
+
+/// The lock name in contender nodes (Curator's `InterProcessMutex.LOCK_NAME`).
+pub const LOCK_NAME: &str = "lock-";
+
+/// A distributed mutual-exclusion lock on a path, compatible with Curator's
+/// `InterProcessMutex`. Cheap to clone; clones are independent contenders.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_recipes::Mutex;
+///
+/// # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+/// let mutex = Mutex::new(&client, "/app/locks/db")?;
+/// let guard = mutex.acquire().await?;
+/// println!("holding {} with token {:?}", guard.path(), guard.fencing_token());
+/// tokio::select! {
+///     reason = guard.lost() => println!("lost the lock: {reason:?}"),
+///     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+/// }
+/// guard.release().await?;
+///
+/// if let Some(guard) = mutex.try_acquire(Duration::from_secs(5)).await? {
+///     guard.release().await?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Mutex {
+    client: Client,
+    path: String,
+    policy: ErrorPolicy,
+    data: Vec<u8>,
+}
+
+impl Mutex {
+    /// A lock on `path` (absolute, created with its parents as containers on first use).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a malformed path.
+    pub fn new(client: &Client, path: &str) -> Result<Mutex> {
+        paths::validate_recipe_path(path)?;
+        Ok(Mutex {
+            client: client.clone(),
+            path: path.to_owned(),
+            policy: ErrorPolicy::default(),
+            data: Vec::new(),
+        })
+    }
+
+    /// Sets the [`ErrorPolicy`] of the guards this lock hands out (default
+    /// [`ErrorPolicy::Standard`]).
+    pub fn error_policy(mut self, policy: ErrorPolicy) -> Mutex {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the data stored in our contender nodes (default: empty; Curator stores the
+    /// host's address there unless told otherwise).
+    pub fn node_data(mut self, data: impl Into<Vec<u8>>) -> Mutex {
+        self.data = data.into();
+        self
+    }
+
+    /// The lock's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Waits until the lock is ours. Dropping the future removes our contender node.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Client`] when ZooKeeper fails in a way retries do not fix (e.g. the session
+    /// expired), [`Error::NodeVanished`] when our contender node was deleted while we waited.
+    /// Our node is removed before the error is returned.
+    pub async fn acquire(&self) -> Result<LockGuard> {
+        let mut contender = self.contender();
+        let result = self.acquire_with(&mut contender).await;
+        if result.is_err() {
+            contender.cleanup().await;
+        }
+        result
+    }
+
+    /// Like [`acquire`](Self::acquire), giving up after `timeout`: then `Ok(None)`, and our
+    /// contender node has been removed.
+    pub async fn try_acquire(&self, timeout: Duration) -> Result<Option<LockGuard>> {
+        let mut contender = self.contender();
+        let result = tokio::time::timeout(timeout, self.acquire_with(&mut contender)).await;
+        match result {
+            Ok(Ok(guard)) => Ok(Some(guard)),
+            Ok(Err(e)) => {
+                contender.cleanup().await;
+                Err(e)
+            }
+            Err(_) => {
+                tracing::debug!(path = %self.path, "lock acquire timed out");
+                contender.cleanup().await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The contender node names, first (the holder) first.
+    pub async fn contenders(&self) -> Result<Vec<String>> {
+        match paths::retrying(|| self.client.get_children(&self.path)).await {
+            Ok(mut children) => {
+                paths::sort_children(&mut children, LOCK_NAME);
+                Ok(children)
+            }
+            Err(zk_client::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn contender(&self) -> Contender {
+        Contender {
+            client: self.client.clone(),
+            parent: self.path.clone(),
+            id: ProtectedId::new(),
+            node: None,
+            armed: true,
+        }
+    }
+
+    async fn acquire_with(&self, contender: &mut Contender) -> Result<LockGuard> {
+        let client = &self.client;
+        let (path, stat) = paths::create_protected_sequential(
+            client,
+            &self.path,
+            LOCK_NAME,
+            &self.data,
+            &contender.id,
+        )
+        .await?;
+        contender.node = Some(path.clone());
+        let name = paths::node_name(&path).to_owned();
+        tracing::debug!(%path, "lock contender created");
+        loop {
+            // Subscribed before the check, so the guard sees every state change after it.
+            let states = client.state_changes();
+            let mut children = match paths::retrying(|| client.get_children(&self.path)).await {
+                Ok(children) => children,
+                Err(zk_client::Error::NoNode) => return Err(Error::NodeVanished(path)),
+                Err(e) => return Err(e.into()),
+            };
+            paths::sort_children(&mut children, LOCK_NAME);
+            let Some(index) = children.iter().position(|c| *c == name) else {
+                return Err(Error::NodeVanished(path));
+            };
+            if index == 0 {
+                contender.armed = false;
+                return Ok(LockGuard::new(
+                    client.clone(),
+                    path,
+                    FencingToken {
+                        czxid: stat.czxid,
+                        sequence: paths::sequence_number(&name).unwrap_or(-1),
+                    },
+                    self.policy,
+                    states,
+                ));
+            }
+            let previous = paths::join(&self.path, &children[index - 1]);
+            tracing::debug!(%path, %previous, "waiting for the previous contender");
+            match paths::retrying(|| client.get_data_watch(&previous)).await {
+                Ok((_, _, watcher)) => {
+                    // A node event means: look again. A session event means the session
+                    // ended: the next call reports why.
+                    let _event = watcher.await;
+                }
+                Err(zk_client::Error::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// A contender node in the making; removes itself unless disarmed.
+struct Contender {
+    client: Client,
+    parent: String,
+    id: ProtectedId,
+    /// Our node, once the create's reply arrived.
+    node: Option<String>,
+    armed: bool,
+}
+
+impl Contender {
+    fn cleanup_future(&self) -> impl Future<Output = Result<()>> + Send + 'static + use<> {
+        let client = self.client.clone();
+        let parent = self.parent.clone();
+        let id = self.id;
+        let node = self.node.clone();
+        async move {
+            match node {
+                Some(node) => paths::delete_quietly(&client, &node).await,
+                // The create may be in flight: a listing issued now is applied after it.
+                None => paths::delete_protected(&client, &parent, &id).await,
+            }
+        }
+    }
+
+    async fn cleanup(&mut self) {
+        self.armed = false;
+        if let Err(e) = self.cleanup_future().await {
+            tracing::warn!(error = %e, parent = %self.parent, "could not remove our lock contender");
+        }
+    }
+}
+
+impl Drop for Contender {
+    fn drop(&mut self) {
+        if self.armed {
+            tracing::debug!(parent = %self.parent, "lock acquire abandoned, removing our contender");
+            paths::spawn_cleanup("lock contender", self.cleanup_future());
+        }
+    }
+}
+
+/// A token that orders lock holders: a later holder always has a larger one.
+///
+/// Hand it to a downstream resource with every write; the resource remembers the largest
+/// token it has seen and rejects smaller ones, so a holder that lost the lock without
+/// noticing (a long pause, a partition) cannot overwrite its successor's work. Ordered by
+/// `czxid` first (unique and increasing across the whole ensemble), then `sequence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FencingToken {
+    /// The zxid that created our lock node.
+    pub czxid: i64,
+    /// The sequence number of our lock node (increasing per lock path while the path
+    /// exists).
+    pub sequence: i64,
+}
+
+/// Proof of holding a [`Mutex`]: release it with [`release`](LockGuard::release); dropping
+/// it schedules the release in the background (never blocks).
+#[derive(Debug)]
+#[must_use = "dropping the guard releases the lock"]
+pub struct LockGuard {
+    client: Client,
+    path: String,
+    token: FencingToken,
+    lost: watch::Receiver<Option<LossReason>>,
+    monitor: AbortHandle,
+    released: bool,
+}
+
+impl LockGuard {
+    fn new(
+        client: Client,
+        path: String,
+        token: FencingToken,
+        policy: ErrorPolicy,
+        states: StateChanges,
+    ) -> LockGuard {
+        let (tx, lost) = watch::channel(None);
+        let monitor = tokio::spawn(monitor(client.clone(), path.clone(), policy, states, tx));
+        tracing::info!(%path, czxid = token.czxid, sequence = token.sequence, "lock acquired");
+        LockGuard {
+            client,
+            path,
+            token,
+            lost,
+            monitor: monitor.abort_handle(),
+            released: false,
+        }
+    }
+
+    /// Our lock node's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The [`FencingToken`] of this hold.
+    pub fn fencing_token(&self) -> FencingToken {
+        self.token
+    }
+
+    /// `true` once the hold can no longer be trusted (see [`lost`](Self::lost)).
+    pub fn is_lost(&self) -> bool {
+        self.lost.borrow().is_some()
+    }
+
+    /// Resolves when the holder can no longer be sure it holds the lock: the connection was
+    /// suspended (under [`ErrorPolicy::Standard`]), the session was lost, or our node was
+    /// deleted. Resolves with [`LossReason::Released`] if the guard is released first. The
+    /// future does not borrow the guard.
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::LockGuard) {
+    /// let lost = guard.lost();
+    /// tokio::select! {
+    ///     reason = lost => eprintln!("stop writing: {reason:?}"),
+    ///     _ = do_the_work() => {}
+    /// }
+    /// # }
+    /// # async fn do_the_work() {}
+    /// ```
+    pub fn lost(&self) -> impl Future<Output = LossReason> + Send + 'static + use<> {
+        let mut lost = self.lost.clone();
+        async move {
+            if let Ok(reason) = lost.wait_for(Option::is_some).await {
+                if let Some(reason) = *reason {
+                    return reason;
+                }
+            }
+            let current = *lost.borrow();
+            current.unwrap_or(LossReason::Released)
+        }
+    }
+
+    /// A transaction that starts with a check that our lock node exists: it commits only
+    /// while we hold the lock (add the writes, then [`commit`](Transaction::commit)).
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: zk_recipes::LockGuard) -> Result<(), zk_client::Error> {
+    /// guard.guarded_transaction().set_data("/app/config", b"v2", None).commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn guarded_transaction(&self) -> Transaction {
+        self.client.transaction().check(&self.path, None)
+    }
+
+    /// Releases the lock: deletes our node (retrying through short disconnections).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Client`] if the node could not be deleted; it then stays until our session
+    /// ends (a lost session already removed it: that is not an error).
+    pub async fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.monitor.abort();
+        let result = paths::delete_quietly(&self.client, &self.path).await;
+        tracing::info!(path = %self.path, ok = result.is_ok(), "lock released");
+        result
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if !self.released {
+            self.monitor.abort();
+            tracing::info!(path = %self.path, "lock guard dropped, releasing in the background");
+            let client = self.client.clone();
+            let path = self.path.clone();
+            paths::spawn_cleanup("lock release", async move {
+                paths::delete_quietly(&client, &path).await
+            });
+        }
+    }
+}
+
+/// Watches the session state and our node until the hold is lost.
+async fn monitor(
+    client: Client,
+    path: String,
+    policy: ErrorPolicy,
+    mut states: StateChanges,
+    tx: watch::Sender<Option<LossReason>>,
+) {
+    let reason = loop {
+        let node_gone = async {
+            match client.exists_watch(&path).await {
+                Ok((None, _)) => Some(LossReason::NodeDeleted),
+                Ok((Some(_), watcher)) => {
+                    let event = watcher.await;
+                    match event.event_type {
+                        EventType::NodeDeleted => Some(LossReason::NodeDeleted),
+                        EventType::None => Some(LossReason::SessionLost),
+                        _ => None,
+                    }
+                }
+                Err(e) if e.is_session_terminal() => Some(LossReason::SessionLost),
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    None
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            state = states.next() => match state {
+                Some(state) if policy.is_error_state(state) => break LossReason::from_state(state),
+                Some(_) => {}
+                None => break LossReason::SessionLost,
+            },
+            gone = node_gone => if let Some(reason) = gone {
+                break reason;
+            },
+        }
+    };
+    tracing::warn!(%path, ?reason, "lock lost");
+    let _ = tx.send(Some(reason));
+}

@@ -8,7 +8,8 @@
 //!   Election) with the Python named by `ZK_KAZOO_PYTHON` (default `python3`).
 //!
 //! Each test is skipped, with a message, when its client (javac and the jar, python3, the
-//! kazoo module) is missing.
+//! kazoo module) is missing — unless `ZK_REQUIRE_FOREIGN_CLIENTS` is set (as `.ci/test`
+//! does), in which case a missing client fails the test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,9 +31,18 @@ fn have(cmd: &str) -> bool {
         .is_ok()
 }
 
+/// Reports a missing foreign client: a skip on a developer machine, a failure where
+/// `ZK_REQUIRE_FOREIGN_CLIENTS` is set (CI must run these tests, not skip them).
+fn skip(why: std::fmt::Arguments<'_>) {
+    if std::env::var_os("ZK_REQUIRE_FOREIGN_CLIENTS").is_some() {
+        panic!("ZK_REQUIRE_FOREIGN_CLIENTS is set but {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
 fn java_ready() -> bool {
     if !have("javac") || !have("java") || !Path::new(ZK_JAR).exists() {
-        eprintln!("SKIPPED: javac/java or {ZK_JAR} not available");
+        skip(format_args!("javac/java or {ZK_JAR} not available"));
         return false;
     }
     true
@@ -117,14 +127,16 @@ fn golden_session_through_the_recording_proxy() {
         return;
     }
     if !have("python3") {
-        eprintln!("SKIPPED: python3 not available for the recording proxy");
+        skip(format_args!(
+            "python3 not available for the recording proxy"
+        ));
         return;
     }
     let capture =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zk-proto/tests/golden/capture");
     let source = capture.join("GoldenSession.java");
     if !source.exists() {
-        eprintln!("SKIPPED: {} not found", source.display());
+        skip(format_args!("{} not found", source.display()));
         return;
     }
     let rt = runtime();
@@ -196,7 +208,9 @@ fn kazoo_smoke() {
         .stderr(Stdio::null())
         .status();
     if !probe.is_ok_and(|s| s.success()) {
-        eprintln!("SKIPPED: {python} cannot import kazoo (set ZK_KAZOO_PYTHON)");
+        skip(format_args!(
+            "{python} cannot import kazoo (set ZK_KAZOO_PYTHON)"
+        ));
         return;
     }
     let rt = runtime();

@@ -75,7 +75,8 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use hosts::ConnectString;
 pub use ops::{
-    CONFIG_NODE, ChangeStream, CreateOptions, Op, OpResult, ReadOp, ReadResult, Transaction,
+    CONFIG_NODE, ChangeStream, CreateOptions, Op, OpResult, ReadOp, ReadResult, Reconfig,
+    Transaction,
 };
 pub use session::{LostReason, SessionState};
 pub use watcher::{OneshotWatcher, PersistentWatcher, StateChanges, WatchedEvent};

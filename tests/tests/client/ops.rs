@@ -121,6 +121,11 @@ async fn every_operation_and_its_errors() {
     let who = client.who_am_i().await.unwrap();
     assert!(who.iter().any(|c| c.auth_scheme == "ip"), "{who:?}");
     let (_config, _stat) = client.get_config().await.unwrap();
+    let change = zk_client::Reconfig {
+        leaving: Some("9".into()),
+        ..Default::default()
+    };
+    assert_eq!(client.reconfig(&change).await, Err(Error::ReconfigDisabled));
 
     // ACLs: a digest-only node, NoAuth for others until they add_auth
     let digest_acl = vec![Acl::new(

@@ -10,7 +10,7 @@
 //! | `children.rs` | [`get_children`](crate::Client::get_children) (plain, with stat, with a watch), [`get_all_children_number`](crate::Client::get_all_children_number), [`get_ephemerals`](crate::Client::get_ephemerals) |
 //! | `acl.rs` | [`get_acl`](crate::Client::get_acl), [`set_acl`](crate::Client::set_acl) |
 //! | `multi.rs` | [`multi`](crate::Client::multi) and the [`Transaction`] builder, [`multi_read`](crate::Client::multi_read) |
-//! | `session.rs` | [`sync`](crate::Client::sync), [`add_auth`](crate::Client::add_auth), [`who_am_i`](crate::Client::who_am_i), [`get_config`](crate::Client::get_config) |
+//! | `session.rs` | [`sync`](crate::Client::sync), [`add_auth`](crate::Client::add_auth), [`who_am_i`](crate::Client::who_am_i), [`get_config`](crate::Client::get_config), [`reconfig`](crate::Client::reconfig) |
 //! | `watches.rs` | [`add_watch`](crate::Client::add_watch), [`remove_watches`](crate::Client::remove_watches), [`check_watches`](crate::Client::check_watches), [`watch_changes`](crate::Client::watch_changes) |
 //!
 //! Versions are `Option<i32>`: `None` matches any version (`-1` on the wire).
@@ -26,7 +26,7 @@ mod watches;
 
 pub use create::CreateOptions;
 pub use multi::{Op, OpResult, ReadOp, ReadResult, Transaction};
-pub use session::CONFIG_NODE;
+pub use session::{CONFIG_NODE, Reconfig};
 pub use watches::ChangeStream;
 
 /// `None` → `-1` (any version).

@@ -111,3 +111,55 @@ impl Client {
         }
     }
 }
+
+/// A dynamic reconfiguration request ([`Client::reconfig`]). Server strings use the
+/// `server.<id>=<host>:<quorum port>:<election port>[:role];<client address>` syntax.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconfig {
+    /// Servers to add (comma-separated specs), incremental mode.
+    pub joining: Option<String>,
+    /// Server ids to remove (comma-separated), incremental mode.
+    pub leaving: Option<String>,
+    /// The whole new membership (non-incremental mode).
+    pub new_members: Option<String>,
+    /// Apply only if the current config version is this (`None`: any).
+    pub from_config: Option<i64>,
+}
+
+impl Client {
+    /// Changes the ensemble membership (`reconfig`, 3.5+; the servers need
+    /// `reconfigEnabled=true` and the caller WRITE on `/zookeeper/config`, in practice the
+    /// super user). Returns the new configuration and its stat.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReconfigDisabled`], [`Error::NoAuth`], [`Error::BadVersion`] (config version
+    /// mismatch), [`Error::NewConfigNoQuorum`], [`Error::ReconfigInProgress`],
+    /// [`Error::BadArguments`], and the connection errors.
+    ///
+    /// ```no_run
+    /// use zk_client::Reconfig;
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// let change = Reconfig { leaving: Some("3".into()), ..Default::default() };
+    /// let (config, _stat) = client.reconfig(&change).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn reconfig(
+        &self,
+        change: &Reconfig,
+    ) -> impl Future<Output = Result<(Bytes, Stat), Error>> + Send + 'static + use<> {
+        let request = Request::Reconfig(zk_proto::records::ReconfigRequest {
+            joining_servers: change.joining.clone(),
+            leaving_servers: change.leaving.clone(),
+            new_members: change.new_members.clone(),
+            cur_config_id: change.from_config.unwrap_or(-1),
+        });
+        let reply = self.submit(Ok(request), None);
+        async move {
+            match decode_reply(reply.await?, OpCode::Reconfig)? {
+                Response::GetData(r) => Ok((r.data.unwrap_or_default(), r.stat)),
+                other => Err(unexpected(&other)),
+            }
+        }
+    }
+}

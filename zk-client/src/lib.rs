@@ -10,7 +10,10 @@
 //!   ([`Client::state_changes`]) with Curator's model ([`SessionState`]).
 //! * **Ordering at call time.** A request is validated, encoded and queued when the method is
 //!   *called*; the returned future only waits for the reply. Requests are pipelined on one
-//!   connection and the server answers them in order.
+//!   connection and the server answers them in order. There is no built-in back-pressure:
+//!   bound the number of requests you keep in flight (a few thousand is plenty).
+//! * **Watches you own.** [`Client::watch_changes`] turns a path into a continuous stream
+//!   (a persistent watch, or re-armed one-shot watches on pre-3.6 servers).
 //! * **`Clone` shares the session.** A [`Client`] is a cheap handle (an `Arc`) on one session
 //!   task; clones share it. The session ends with [`Client::close`] or when the last handle
 //!   is dropped.

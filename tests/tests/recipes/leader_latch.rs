@@ -1,0 +1,206 @@
+//! `LeaderLatch`: exactly one leader, hand-over on close, loss on suspension and expiry,
+//! re-check after a reconnect.
+
+use std::time::Duration;
+
+use zk_client::Client;
+use zk_recipes::{ErrorPolicy, LatchEnd, LeaderLatch};
+use zk_testkit::{FaultProxy, wait_until};
+
+use crate::{WAIT, connect, connect_with, start_server, within};
+
+fn leaders(latches: &[LeaderLatch]) -> Vec<usize> {
+    latches
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.has_leadership())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+async fn started(client: &Client, path: &str, id: &str) -> LeaderLatch {
+    let mut latch = LeaderLatch::new(client, path, id).unwrap();
+    latch.start().unwrap();
+    latch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_one_leader_among_three_and_hand_over_on_close() {
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let path = "/election/three";
+    let mut latches = Vec::new();
+    for i in 0..3 {
+        let client = connect(&cs).await;
+        latches.push(started(&client, path, &format!("p{i}")).await);
+    }
+    wait_until(WAIT, "three participants and one leader", || {
+        let latches = &latches;
+        async move {
+            latches[0].participants().await.unwrap().len() == 3 && leaders(latches).len() == 1
+        }
+    })
+    .await;
+    let participants = latches[0].participants().await.unwrap();
+    let leader = leaders(&latches)[0];
+    assert_eq!(participants[0].id, format!("p{leader}"));
+    assert!(participants[0].is_leader && !participants[1].is_leader && !participants[2].is_leader);
+    for p in &participants {
+        assert!(
+            zk_recipes::paths::normalize(&p.node).starts_with("latch-"),
+            "{p:?}"
+        );
+    }
+    // The latch's own view agrees with the server's.
+    let status = latches[leader].status();
+    assert!(status.is_leader);
+    assert!(status.node.unwrap().ends_with(&participants[0].node));
+    assert!(
+        latches[leader]
+            .await_leadership_timeout(Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+
+    // Close the leader: the next in line (and only it) takes over.
+    let next_id = participants[1].id.clone();
+    let mut closing = latches.remove(leader);
+    let mut changes = closing.leadership_changes();
+    assert_eq!(changes.next().await, Some(true));
+    closing.close().await;
+    assert!(!closing.has_leadership());
+    assert_eq!(closing.status().ended, Some(LatchEnd::Closed));
+    assert_eq!(changes.next().await, Some(false));
+    assert_eq!(changes.next().await, None);
+    let next = latches.iter().position(|l| l.id() == next_id).unwrap();
+    within("the next leader", latches[next].await_leadership())
+        .await
+        .unwrap();
+    assert_eq!(leaders(&latches), [next]);
+    let participants = latches[0].participants().await.unwrap();
+    assert_eq!(participants.len(), 2);
+    assert_eq!(participants[0].id, next_id);
+
+    for mut latch in latches {
+        latch.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_leader_loses_leadership_before_another_takes_over() {
+    let server = start_server().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let path = "/election/expiry";
+    let proxied = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
+    let old = started(&proxied, path, "old").await;
+    within("the first leader", old.await_leadership())
+        .await
+        .unwrap();
+    let mut others = Vec::new();
+    for i in 0..2 {
+        let client = connect(&server.connect_string()).await;
+        others.push(started(&client, path, &format!("new{i}")).await);
+    }
+    wait_until(WAIT, "three participants", || {
+        let old = &old;
+        async move { old.participants().await.unwrap().len() == 3 }
+    })
+    .await;
+    assert!(leaders(&others).is_empty());
+    let mut old_changes = old.leadership_changes();
+    assert_eq!(old_changes.next().await, Some(true));
+
+    // Stall the leader's connection past its session timeout.
+    proxy.stall();
+    let mut new_leader = None;
+    // Whoever wins, it must win only after the old leader gave up.
+    tokio::select! {
+        _ = others[0].await_leadership() => new_leader = Some(0),
+        _ = others[1].await_leadership() => new_leader = Some(1),
+        _ = tokio::time::sleep(WAIT) => {}
+    }
+    let new_leader = new_leader.expect("a new leader within the wait");
+    // Standard policy: the old leader reported the loss on suspension, before the server
+    // expired its session, so it already knows.
+    assert!(!old.has_leadership(), "two leaders at once");
+    assert_eq!(
+        within("the old leader's loss", old_changes.next()).await,
+        Some(false)
+    );
+    assert_eq!(leaders(&others), [new_leader]);
+    // The old latch ends once its client sees the expiry.
+    wait_until(WAIT, "the old latch to end", || {
+        let old = &old;
+        async move { old.status().ended == Some(LatchEnd::SessionLost) }
+    })
+    .await;
+    assert!(old.await_leadership().await.is_err());
+    assert_eq!(others[0].participants().await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reconnect_the_leader_rechecks_and_leads_again() {
+    let server = start_server().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let path = "/election/reconnect";
+    let proxied = connect_with(&proxy.addr().to_string(), Duration::from_secs(10)).await;
+    let direct = connect(&server.connect_string()).await;
+
+    // Standard policy: leadership drops on the cut and comes back after the re-check.
+    let standard = started(&proxied, path, "standard").await;
+    within("leadership", standard.await_leadership())
+        .await
+        .unwrap();
+    let follower = started(&direct, path, "follower").await;
+    wait_until(WAIT, "two participants", || {
+        let f = &follower;
+        async move { f.participants().await.unwrap().len() == 2 }
+    })
+    .await;
+    let node = standard.status().node.unwrap();
+    let mut changes = standard.leadership_changes();
+    assert_eq!(changes.next().await, Some(true));
+    proxy.cut_all().await;
+    assert_eq!(within("the loss", changes.next()).await, Some(false));
+    assert_eq!(within("the re-check", changes.next()).await, Some(true));
+    assert_eq!(
+        standard.status().node.unwrap(),
+        node,
+        "same node, same session"
+    );
+    assert!(!follower.has_leadership());
+
+    // Session policy: a cut does not interrupt leadership at all.
+    let mut standard = standard;
+    standard.close().await;
+    within("the follower's leadership", follower.await_leadership())
+        .await
+        .unwrap();
+    let mut follower = follower;
+    follower.close().await;
+    let session = LeaderLatch::new(&proxied, path, "session")
+        .unwrap()
+        .error_policy(ErrorPolicy::Session);
+    let mut session = session;
+    session.start().unwrap();
+    within("leadership", session.await_leadership())
+        .await
+        .unwrap();
+    let mut states = proxied.state_changes();
+    proxy.cut_all().await;
+    within("reconnected", async {
+        while let Some(s) = states.next().await {
+            if s == zk_client::SessionState::Reconnected {
+                return;
+            }
+        }
+        panic!("state stream ended");
+    })
+    .await;
+    assert!(session.has_leadership());
+    // A write round trip after the reconnect, then still the leader.
+    proxied.sync("/").await.unwrap();
+    assert!(session.has_leadership());
+    session.close().await;
+    assert!(direct.get_children(path).await.unwrap().is_empty());
+}

@@ -1,0 +1,78 @@
+//! zk-recipes against real Apache ZooKeeper 3.8 (booted by the test kit), through the fault
+//! proxy where a test needs faults.
+//!
+//! Every wait is bounded and event-driven: a recipe's own future or status, or a condition
+//! polled with [`zk_testkit::wait_until`]; nothing sleeps to let things settle.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod leader_latch;
+mod lock;
+mod protected;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use zk_client::Client;
+use zk_testkit::{ApacheConfig, ApacheServer, init_tracing};
+
+/// Generous bound for anything on a slow, loaded 2-core machine.
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
+
+/// Starts a standalone Apache ZooKeeper.
+pub(crate) async fn start_server() -> ApacheServer {
+    init_tracing();
+    match ApacheServer::start_with(ApacheConfig::new()).await {
+        Ok(server) => server,
+        Err(e) => panic!("cannot start Apache ZooKeeper: {e}"),
+    }
+}
+
+/// Connects with a 10 s session timeout.
+pub(crate) async fn connect(connect_string: &str) -> Client {
+    connect_with(connect_string, Duration::from_secs(10)).await
+}
+
+/// Connects with the given session timeout.
+pub(crate) async fn connect_with(connect_string: &str, session_timeout: Duration) -> Client {
+    match Client::builder(connect_string)
+        .session_timeout(session_timeout)
+        .connect_timeout(WAIT)
+        .connect()
+        .await
+    {
+        Ok(client) => client,
+        Err(e) => panic!("cannot connect to {connect_string}: {e}"),
+    }
+}
+
+/// Awaits `fut`, failing the test after [`WAIT`].
+pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, fut).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
+    }
+}
+
+/// The server's watches by session (`wchc`): session id → watched paths, sorted.
+pub(crate) async fn watches_by_session(server: &ApacheServer) -> HashMap<i64, Vec<String>> {
+    let text = server.four_letter_word("wchc").await.unwrap();
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(hex) = line.strip_prefix("0x") {
+            let id = u64::from_str_radix(hex.trim(), 16).unwrap() as i64;
+            out.entry(id).or_default();
+            current = Some(id);
+        } else if let (Some(id), path) = (current, line.trim()) {
+            if path.starts_with('/') {
+                out.entry(id).or_default().push(path.to_owned());
+            }
+        }
+    }
+    for paths in out.values_mut() {
+        paths.sort();
+    }
+    out
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use zk_client::{
     CreateMode, CreateOptions, Error, EventType, KeeperState, LostReason, SessionState,
 };
-use zk_testkit::{ApacheConfig, ApacheEnsemble, FaultProxy, wait_until};
+use zk_testkit::{ApacheConfig, ApacheEnsemble, Direction, FaultProxy, wait_until};
 
 use crate::{WAIT, connect, connect_with, start_server, wait_state, within};
 
@@ -37,10 +37,15 @@ async fn cut_connection_reattaches_the_same_session_and_rearms_watches() {
         .unwrap();
     let mut changes = client.state_changes();
 
-    // A request stuck in flight when the connection breaks fails with connection loss; a
-    // write's outcome is then unknown.
-    proxy.stall();
+    // A write whose reply is lost when the connection breaks fails with connection loss
+    // and an unknown outcome. (Its reply and its watch notification are dropped on the way
+    // back; a setData reply alone is 88 bytes, a ping reply 20.)
+    proxy.drop_direction(Direction::ServerToClient);
     let in_flight = client.set_data("/data", b"lost?", None);
+    wait_until(WAIT, "the write's reply to be dropped", || async {
+        proxy.dropped_bytes() >= 88
+    })
+    .await;
     proxy.refuse_new(true);
     proxy.cut_all().await;
     let err = within("the in-flight write to fail", in_flight)
@@ -54,7 +59,11 @@ async fn cut_connection_reattaches_the_same_session_and_rearms_watches() {
     );
     assert!(err.is_retryable() && err.outcome_unknown());
     wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
-    proxy.unstall();
+    proxy.restore();
+    // It was applied: the server consumed the data watch with a notification the client
+    // never saw. Restoring watches from the last zxid seen in a *reply* (ZOOKEEPER-4655)
+    // makes the server fire it again after the reconnection.
+    assert_eq!(&direct.get_data("/data").await.unwrap().0[..], b"lost?");
 
     // Changes made while the client is away.
     direct.set_data("/data", b"changed", None).await.unwrap();

@@ -345,3 +345,53 @@ async fn read_only_session_while_the_quorum_is_lost() {
     .await;
     assert_eq!(state, SessionState::Lost(LostReason::Expired));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_watches_are_restored_in_batches() {
+    let server = start_server(ApacheConfig::new()).await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(30)).await;
+    let direct = connect(&server.connect_string()).await;
+    direct.create("/b", b"", &persistent()).await.unwrap();
+    // 1 500 paths of 100 bytes: more than one 128 KiB setWatches batch.
+    let paths: Vec<String> = (0..1500).map(|i| format!("/b/{i:097}")).collect();
+    let creates: Vec<_> = paths
+        .iter()
+        .map(|p| direct.create(p, b"", &persistent()))
+        .collect();
+    for result in futures::future::join_all(creates).await {
+        result.unwrap();
+    }
+    let watches: Vec<_> = paths.iter().map(|p| client.get_data_watch(p)).collect();
+    let mut watchers = Vec::new();
+    for result in futures::future::join_all(watches).await {
+        watchers.push(result.unwrap().2);
+    }
+    let mut changes = client.state_changes();
+    proxy.refuse_new(true);
+    proxy.cut_all().await;
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+    let sets: Vec<_> = paths
+        .iter()
+        .map(|p| direct.set_data(p, b"x", None))
+        .collect();
+    for result in futures::future::join_all(sets).await {
+        result.unwrap();
+    }
+    proxy.refuse_new(false);
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+    let events = within("every restored watch", futures::future::join_all(watchers)).await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event_type == EventType::NodeDataChanged),
+        "{:?}",
+        events
+            .iter()
+            .find(|e| e.event_type != EventType::NodeDataChanged)
+    );
+    client.close().await;
+}

@@ -19,6 +19,7 @@ use crate::transport::{Connector, tcp_connector};
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings shared by the client handles and the session task.
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) hosts: Vec<HostSpec>,
     pub(crate) chroot: Chroot,

@@ -3,8 +3,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::ExponentialBuilder;
@@ -23,6 +23,8 @@ use crate::{Client, Error, LostReason, SessionState};
 struct Harness {
     servers: mpsc::UnboundedReceiver<(SocketAddr, DuplexStream)>,
     refuse: Arc<AtomicBool>,
+    /// Every connection attempt: when, and to which address.
+    attempts: Arc<Mutex<Vec<(Instant, SocketAddr)>>>,
 }
 
 fn config(connector: Connector, timeout: Duration) -> Arc<Config> {
@@ -64,8 +66,13 @@ fn harness() -> (Connector, Harness) {
     let (tx, servers) = mpsc::unbounded_channel();
     let refuse = Arc::new(AtomicBool::new(false));
     let refused = refuse.clone();
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let log = attempts.clone();
     let connector: Connector = Arc::new(move |addr| {
         let tx = tx.clone();
+        if let Ok(mut log) = log.lock() {
+            log.push((Instant::now(), addr));
+        }
         let refused = refused.load(Ordering::SeqCst);
         Box::pin(async move {
             if refused {
@@ -77,7 +84,14 @@ fn harness() -> (Connector, Harness) {
             Ok(Box::new(client) as Stream)
         })
     });
-    (connector, Harness { servers, refuse })
+    (
+        connector,
+        Harness {
+            servers,
+            refuse,
+            attempts,
+        },
+    )
 }
 
 async fn read_frame(stream: &mut DuplexStream) -> Bytes {
@@ -374,4 +388,60 @@ async fn read_only_session_moves_to_a_read_write_server() {
     assert_eq!(request.session_id, 0x42);
     assert_eq!(changes.next().await, Some(SessionState::Reconnected));
     drop(ro_conn);
+}
+
+#[tokio::test(start_paused = true)]
+async fn back_off_only_between_full_rounds_and_fail_fast() {
+    let hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    let (connector, h) = harness();
+    h.refuse.store(true, Ordering::SeqCst);
+    let mut config = Arc::unwrap_or_clone(config_with(
+        connector.clone(),
+        Duration::from_secs(30),
+        &hosts,
+        false,
+    ));
+    config.fail_fast = true;
+    let err = Client::start(Arc::new(config), Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::ConnectionLoss {
+            outcome_unknown: false
+        }
+    );
+    let attempts = h.attempts.lock().unwrap().clone();
+    assert_eq!(
+        attempts.len(),
+        3,
+        "one round, every host once: {attempts:?}"
+    );
+    let mut addrs: Vec<SocketAddr> = attempts.iter().map(|(_, a)| *a).collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 3);
+
+    // Without fail-fast: each round tries every host at once, then backs off (100 ms here).
+    let (connector, h) = harness();
+    h.refuse.store(true, Ordering::SeqCst);
+    let config = config_with(connector, Duration::from_secs(30), &hosts, false);
+    let result = Client::start(config, Duration::from_millis(350)).await;
+    assert_eq!(result.unwrap_err(), Error::Timeout);
+    let attempts = h.attempts.lock().unwrap().clone();
+    let start = attempts[0].0;
+    let rounds: Vec<Vec<Duration>> = attempts
+        .chunks(3)
+        .map(|round| round.iter().map(|(t, _)| *t - start).collect())
+        .collect();
+    assert!(rounds.len() >= 3, "{rounds:?}");
+    for (i, round) in rounds.iter().enumerate() {
+        if round.len() < 3 {
+            continue;
+        }
+        assert!(round.iter().all(|t| *t == round[0]), "round {i}: {round:?}");
+        if i > 0 {
+            assert!(round[0] >= rounds[i - 1][0] + Duration::from_millis(100));
+        }
+    }
 }

@@ -328,6 +328,11 @@ impl Task {
                 if let Err(end) = resolved {
                     return end;
                 }
+                if self.hosts.addresses().is_empty() {
+                    self.last_error = Some(Error::InvalidConnectString(
+                        "no host could be resolved".into(),
+                    ));
+                }
                 continue;
             };
             started = true;

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod curator;
 mod leader_latch;
 mod lock;
 mod protected;

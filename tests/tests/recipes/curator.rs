@@ -1,0 +1,388 @@
+//! Cross-language: Apache Curator 5.4's `InterProcessMutex` (Java, from the Debian jars) and
+//! our `Mutex` on the same path take turns, in both directions, and never hold it at once.
+//!
+//! Skipped (with a message) when javac/java or the Curator jars are missing, unless
+//! `ZK_REQUIRE_FOREIGN_CLIENTS` is set (as CI does): then a missing tool fails the test.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use zk_client::{Client, CreateMode, CreateOptions, Error};
+use zk_recipes::{Mutex, paths};
+use zk_testkit::wait_until;
+
+use crate::{WAIT, connect, start_server, within};
+
+const JARS: &[&str] = &[
+    "curator-recipes.jar",
+    "curator-framework.jar",
+    "curator-client.jar",
+    "zookeeper.jar",
+    "zookeeper-jute.jar",
+    "guava.jar",
+    "slf4j-api.jar",
+    "slf4j-nop.jar",
+];
+
+fn jar_path(jar: &str) -> PathBuf {
+    Path::new("/usr/share/java").join(jar)
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// `true` if Java and the Curator jars are there; otherwise skips (or fails in CI).
+fn java_ready() -> bool {
+    let missing: Vec<String> = JARS
+        .iter()
+        .map(|j| jar_path(j))
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .chain(
+            ["javac", "java"]
+                .into_iter()
+                .filter(|c| !have(c))
+                .map(String::from),
+        )
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!("Curator cross-language test: missing {missing:?}");
+    if std::env::var_os("ZK_REQUIRE_FOREIGN_CLIENTS").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("SKIPPED: {message}");
+    false
+}
+
+fn classpath(extra: &Path) -> String {
+    std::iter::once(extra.to_path_buf())
+        .chain(JARS.iter().map(|j| jar_path(j)))
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Compiles the participant into `out`.
+fn javac(out: &Path) {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/recipes/java/CuratorMutexParticipant.java");
+    let status = Command::new("javac")
+        .args(["-nowarn", "-cp", &classpath(out), "-d"])
+        .arg(out)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(status.success(), "javac {} failed", source.display());
+}
+
+/// A running Java participant: its stdout lines arrive on a channel; killed on drop.
+struct Participant {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Participant {
+    fn spawn(classes: &Path, args: &[&str]) -> Participant {
+        let mut child = Command::new("java")
+            .args([
+                "-Xmx128m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-cp",
+            ])
+            .arg(classpath(classes))
+            .arg("CuratorMutexParticipant")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Participant {
+            child: Some(child),
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for the next line starting with `prefix`; returns the rest of it.
+    async fn expect(&mut self, prefix: &str) -> String {
+        within(
+            &format!("the Java participant to print {prefix:?}"),
+            async {
+                loop {
+                    match self.lines.recv().await {
+                        Some(line) => {
+                            self.seen.push(line.clone());
+                            if let Some(rest) = line.strip_prefix(prefix) {
+                                return rest.trim().to_owned();
+                            }
+                        }
+                        None => panic!(
+                            "the Java participant ended before {prefix:?}; it printed {:?}",
+                            self.seen
+                        ),
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// Writes a line to its stdin.
+    fn poke(&mut self) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for a clean exit.
+    async fn finish(mut self) {
+        let mut child = self.child.take().unwrap();
+        let status = within(
+            "the Java participant to exit",
+            tokio::task::spawn_blocking(move || child.wait()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(status.success(), "Java participant failed: {status}");
+    }
+}
+
+impl Drop for Participant {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `node` has Curator's mutex node shape: `_c_<uuid>-lock-<10 digits>`.
+fn assert_curator_shape(node: &str) {
+    assert!(paths::is_protected(node), "{node}");
+    let rest = paths::normalize(node);
+    assert!(
+        rest.starts_with("lock-") && rest.len() == "lock-".len() + 10,
+        "{node}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_and_rust_hand_the_lock_over_both_ways() {
+    if !java_ready() {
+        return;
+    }
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let classes = tempfile::tempdir().unwrap();
+    let dir = classes.path().to_path_buf();
+    tokio::task::spawn_blocking(move || javac(&dir))
+        .await
+        .unwrap();
+    let client = connect(&cs).await;
+    let path = "/xlang/handover";
+    let mutex = Mutex::new(&client, path).unwrap();
+
+    // Rust holds; Curator queues behind us (its node sorts second) and waits.
+    let guard = mutex.acquire().await.unwrap();
+    let mut java = Participant::spawn(classes.path(), &[&cs, path, "hold"]);
+    java.expect("CONNECTED").await;
+    wait_until(WAIT, "Curator's contender behind ours", || {
+        let m = mutex.clone();
+        async move { m.contenders().await.unwrap().len() == 2 }
+    })
+    .await;
+    let contenders = mutex.contenders().await.unwrap();
+    assert_eq!(contenders[0], paths::node_name(guard.path()));
+    assert_curator_shape(&contenders[1]);
+    assert!(
+        java.lines.try_recv().is_err(),
+        "Curator must not hold the lock yet"
+    );
+
+    // We release: Curator gets it.
+    guard.release().await.unwrap();
+    let java_node = java.expect("HELD").await;
+    assert!(java_node.ends_with(&contenders[1]), "{java_node}");
+
+    // Curator holds: we time out, then queue behind it and get it when it releases.
+    assert!(
+        mutex
+            .try_acquire(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let waiting = tokio::spawn({
+        let mutex = mutex.clone();
+        async move { mutex.acquire().await.unwrap() }
+    });
+    wait_until(WAIT, "our contender behind Curator's", || {
+        let m = mutex.clone();
+        async move { m.contenders().await.unwrap().len() == 2 }
+    })
+    .await;
+    assert!(!waiting.is_finished());
+    java.poke();
+    java.expect("DONE").await;
+    let guard = within("our turn", waiting).await.unwrap();
+    assert_curator_shape(paths::node_name(guard.path()));
+    java.finish().await;
+    guard.release().await.unwrap();
+    assert!(mutex.contenders().await.unwrap().is_empty());
+}
+
+/// One Rust holder's round: the same protocol as the Java participant's loop.
+async fn rust_round(client: &Client, mutex: &Mutex, holds: &AtomicUsize) -> i64 {
+    let guard = mutex.acquire().await.unwrap();
+    let sequence = guard.fencing_token().sequence;
+    let ephemeral = CreateOptions::new(CreateMode::Ephemeral);
+    match client.create("/xlang/holder", b"rust", &ephemeral).await {
+        Ok(_) => {}
+        Err(Error::NodeExists) => panic!("two holders at once (a Java holder is inside)"),
+        Err(e) => panic!("{e}"),
+    }
+    let (data, stat) = client.get_data("/xlang/counter").await.unwrap();
+    let n: u64 = std::str::from_utf8(&data).unwrap().parse().unwrap();
+    tokio::task::yield_now().await;
+    client
+        .set_data(
+            "/xlang/counter",
+            (n + 1).to_string().as_bytes(),
+            Some(stat.version),
+        )
+        .await
+        .unwrap();
+    holds.fetch_add(1, Ordering::SeqCst);
+    client.delete("/xlang/holder", None).await.unwrap();
+    guard.release().await.unwrap();
+    sequence
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_and_rust_holders_never_overlap() {
+    const JAVA: usize = 2;
+    const JAVA_ROUNDS: usize = 30;
+    const RUST: usize = 3;
+    const RUST_ROUNDS: usize = 10;
+    if !java_ready() {
+        return;
+    }
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let classes = tempfile::tempdir().unwrap();
+    let dir = classes.path().to_path_buf();
+    tokio::task::spawn_blocking(move || javac(&dir))
+        .await
+        .unwrap();
+    let setup = connect(&cs).await;
+    paths::ensure_path(&setup, "/xlang").await.unwrap();
+    setup
+        .create(
+            "/xlang/counter",
+            b"0",
+            &CreateOptions::new(CreateMode::Persistent),
+        )
+        .await
+        .unwrap();
+    let path = "/xlang/lock";
+    let rounds = JAVA_ROUNDS.to_string();
+    let mut java: Vec<Participant> = (0..JAVA)
+        .map(|_| {
+            Participant::spawn(
+                classes.path(),
+                &[
+                    &cs,
+                    path,
+                    "loop",
+                    "/xlang/holder",
+                    "/xlang/counter",
+                    &rounds,
+                ],
+            )
+        })
+        .collect();
+    // Start the Rust holders once Curator is contending, so the two really interleave.
+    for p in &mut java {
+        p.expect("CONNECTED").await;
+    }
+    java[0].expect("HELD").await;
+
+    let holds = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..RUST {
+        let client = connect(&cs).await;
+        let holds = holds.clone();
+        tasks.push(tokio::spawn(async move {
+            let mutex = Mutex::new(&client, path).unwrap();
+            let mut sequences = Vec::new();
+            for _ in 0..RUST_ROUNDS {
+                sequences.push(rust_round(&client, &mutex, &holds).await);
+            }
+            client.close().await;
+            sequences
+        }));
+    }
+    // Hold order = sequence order; tag each hold with its language.
+    let mut order: Vec<(i64, &str)> = Vec::new();
+    for task in tasks {
+        let sequences = within("the Rust holders", task).await.unwrap();
+        order.extend(sequences.into_iter().map(|s| (s, "rust")));
+    }
+    for mut p in java {
+        p.expect("DONE").await;
+        let held: Vec<i64> = p
+            .seen
+            .iter()
+            .filter_map(|l| l.strip_prefix("HELD "))
+            .map(|node| paths::sequence_number(node).unwrap())
+            .collect();
+        assert_eq!(held.len(), JAVA_ROUNDS, "{:?}", p.seen);
+        order.extend(held.into_iter().map(|s| (s, "java")));
+        p.finish().await;
+    }
+    order.sort();
+    let switches = order.windows(2).filter(|w| w[0].1 != w[1].1).count();
+    eprintln!(
+        "{} holds, {switches} hand-overs between languages",
+        order.len()
+    );
+    assert_eq!(holds.load(Ordering::SeqCst), RUST * RUST_ROUNDS);
+    let (data, _) = setup.get_data("/xlang/counter").await.unwrap();
+    assert_eq!(
+        data,
+        (RUST * RUST_ROUNDS + JAVA * JAVA_ROUNDS)
+            .to_string()
+            .as_bytes()
+    );
+    assert!(setup.get_children(path).await.unwrap().is_empty());
+}

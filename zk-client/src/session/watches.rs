@@ -58,6 +58,10 @@ impl WatchLists {
     }
 }
 
+/// Registrations between two sweeps of dropped watchers (at least; see
+/// [`WatchRegistry::maybe_prune`]).
+const PRUNE_EVERY: usize = 4096;
+
 #[derive(Debug, Default)]
 pub(crate) struct WatchRegistry {
     data: HashMap<String, Vec<OneshotTx>>,
@@ -65,6 +69,9 @@ pub(crate) struct WatchRegistry {
     child: HashMap<String, Vec<OneshotTx>>,
     persistent: HashMap<String, Vec<StreamTx>>,
     recursive: HashMap<String, Vec<StreamTx>>,
+    /// Registrations since the last sweep, and how many watchers were live after it.
+    since_prune: usize,
+    live_after_prune: usize,
 }
 
 fn client_path(chroot: &Chroot, server_path: &str) -> String {
@@ -106,6 +113,25 @@ impl WatchRegistry {
             OneshotKind::Child => &mut self.child,
         };
         table.entry(server_path).or_default().push(tx);
+        self.maybe_prune();
+    }
+
+    /// Sweeps out dropped watchers now and then, so that a long-lived connection whose
+    /// watched nodes never change does not accumulate them (amortised O(1) per
+    /// registration: the sweep runs after as many registrations as there were live
+    /// watchers, and at least [`PRUNE_EVERY`]).
+    fn maybe_prune(&mut self) {
+        self.since_prune += 1;
+        if self.since_prune < PRUNE_EVERY.max(self.live_after_prune) {
+            return;
+        }
+        let lists = self.lists();
+        self.since_prune = 0;
+        self.live_after_prune = lists.data.len()
+            + lists.exist.len()
+            + lists.child.len()
+            + lists.persistent.len()
+            + lists.recursive.len();
     }
 
     pub(crate) fn add_persistent(&mut self, mode: AddWatchMode, server_path: String, tx: StreamTx) {
@@ -114,6 +140,7 @@ impl WatchRegistry {
             AddWatchMode::PersistentRecursive => &mut self.recursive,
         };
         table.entry(server_path).or_default().push(tx);
+        self.maybe_prune();
     }
 
     /// Delivers a server notification to every matching local watcher.
@@ -399,6 +426,19 @@ mod tests {
         );
         assert!(srx.try_recv().is_err());
         assert!(reg.lists().is_empty());
+    }
+
+    #[test]
+    fn dropped_watchers_are_swept_periodically() {
+        let mut reg = WatchRegistry::default();
+        let (kept, _kept_rx) = oneshot::channel();
+        reg.add_oneshot(OneshotKind::Data, "/kept".into(), kept);
+        for i in 0..PRUNE_EVERY * 2 {
+            let (tx, _) = oneshot::channel();
+            reg.add_oneshot(OneshotKind::Data, format!("/gone/{i}"), tx);
+        }
+        assert!(reg.data.len() < PRUNE_EVERY + 2, "{}", reg.data.len());
+        assert!(reg.data.contains_key("/kept"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Cross-language: Apache Curator 5.4's `InterProcessMutex` (Java, from the Debian jars) and
-//! our `Mutex` on the same path take turns, in both directions, and never hold it at once.
+//! Cross-language: Apache Curator 5.4 (Java, from the Debian jars) and our recipes on the
+//! same paths. Curator's `InterProcessMutex` and our `Mutex` take turns, in both directions,
+//! and never hold the lock at once; Curator's `LeaderLatch` and ours elect exactly one
+//! leader among them and hand leadership over both ways.
 //!
 //! Skipped (with a message) when javac/java or the Curator jars are missing, unless
 //! `ZK_REQUIRE_FOREIGN_CLIENTS` is set (as CI does): then a missing tool fails the test.
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use zk_client::{Client, CreateMode, CreateOptions, Error};
-use zk_recipes::{Mutex, paths};
+use zk_recipes::{LeaderLatch, Mutex, paths};
 use zk_testkit::wait_until;
 
 use crate::{WAIT, connect, start_server, within};
@@ -75,17 +77,27 @@ fn classpath(extra: &Path) -> String {
         .join(":")
 }
 
-/// Compiles the participant into `out`.
+/// Compiles the participants into `out`.
 fn javac(out: &Path) {
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/recipes/java/CuratorMutexParticipant.java");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/recipes/java");
     let status = Command::new("javac")
         .args(["-nowarn", "-cp", &classpath(out), "-d"])
         .arg(out)
-        .arg(&source)
+        .arg(dir.join("CuratorMutexParticipant.java"))
+        .arg(dir.join("CuratorLatchParticipant.java"))
         .status()
         .unwrap();
-    assert!(status.success(), "javac {} failed", source.display());
+    assert!(status.success(), "javac in {} failed", dir.display());
+}
+
+/// Compiles the participants into a temporary directory.
+async fn compiled() -> tempfile::TempDir {
+    let classes = tempfile::tempdir().unwrap();
+    let dir = classes.path().to_path_buf();
+    tokio::task::spawn_blocking(move || javac(&dir))
+        .await
+        .unwrap();
+    classes
 }
 
 /// A running Java participant: its stdout lines arrive on a channel; killed on drop.
@@ -97,7 +109,7 @@ struct Participant {
 }
 
 impl Participant {
-    fn spawn(classes: &Path, args: &[&str]) -> Participant {
+    fn spawn(classes: &Path, class: &str, args: &[&str]) -> Participant {
         let mut child = Command::new("java")
             .args([
                 "-Xmx128m",
@@ -106,7 +118,7 @@ impl Participant {
                 "-cp",
             ])
             .arg(classpath(classes))
-            .arg("CuratorMutexParticipant")
+            .arg(class)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -157,9 +169,9 @@ impl Participant {
     }
 
     /// Writes a line to its stdin.
-    fn poke(&mut self) {
+    fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
         stdin.flush().unwrap();
     }
 
@@ -214,7 +226,11 @@ async fn curator_and_rust_hand_the_lock_over_both_ways() {
 
     // Rust holds; Curator queues behind us (its node sorts second) and waits.
     let guard = mutex.acquire().await.unwrap();
-    let mut java = Participant::spawn(classes.path(), &[&cs, path, "hold"]);
+    let mut java = Participant::spawn(
+        classes.path(),
+        "CuratorMutexParticipant",
+        &[&cs, path, "hold"],
+    );
     java.expect("CONNECTED").await;
     wait_until(WAIT, "Curator's contender behind ours", || {
         let m = mutex.clone();
@@ -252,7 +268,7 @@ async fn curator_and_rust_hand_the_lock_over_both_ways() {
     })
     .await;
     assert!(!waiting.is_finished());
-    java.poke();
+    java.send("go");
     java.expect("DONE").await;
     let guard = within("our turn", waiting).await.unwrap();
     assert_curator_shape(paths::node_name(guard.path()));
@@ -320,6 +336,7 @@ async fn curator_and_rust_holders_never_overlap() {
         .map(|_| {
             Participant::spawn(
                 classes.path(),
+                "CuratorMutexParticipant",
                 &[
                     &cs,
                     path,
@@ -385,4 +402,86 @@ async fn curator_and_rust_holders_never_overlap() {
             .as_bytes()
     );
     assert!(setup.get_children(path).await.unwrap().is_empty());
+}
+
+fn rust_leaders(latches: &[LeaderLatch]) -> Vec<&str> {
+    latches
+        .iter()
+        .filter(|l| l.has_leadership())
+        .map(LeaderLatch::id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways() {
+    if !java_ready() {
+        return;
+    }
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let path = "/xlang/election";
+    let mut java = Participant::spawn(
+        classes.path(),
+        "CuratorLatchParticipant",
+        &[&cs, path, "java"],
+    );
+    java.expect("CONNECTED").await;
+
+    // Curator first: it leads, ours queue behind it.
+    java.send("start");
+    java.expect("STARTED").await;
+    java.expect("LEADER").await;
+    let mut latches = Vec::new();
+    for id in ["rust0", "rust1"] {
+        let client = connect(&cs).await;
+        let mut latch = LeaderLatch::new(&client, path, id).unwrap();
+        latch.start().unwrap();
+        latches.push(latch);
+    }
+    wait_until(WAIT, "three participants", || {
+        let l = &latches[0];
+        async move { l.participants().await.unwrap().len() == 3 }
+    })
+    .await;
+    let participants = latches[0].participants().await.unwrap();
+    let ids: Vec<&str> = participants.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["java", "rust0", "rust1"]);
+    assert!(participants[0].node.starts_with("_c_"), "{participants:?}");
+    assert!(rust_leaders(&latches).is_empty());
+
+    // Curator leaves: the first of ours leads, the other does not.
+    java.send("close");
+    java.expect("CLOSED").await;
+    within("rust0 to lead", latches[0].await_leadership())
+        .await
+        .unwrap();
+    assert_eq!(rust_leaders(&latches), ["rust0"]);
+
+    // Curator queues behind ours; leadership passes down the line to it.
+    java.send("start");
+    java.expect("STARTED").await;
+    wait_until(WAIT, "Curator queued again", || {
+        let l = &latches[0];
+        async move { l.participants().await.unwrap().len() == 3 }
+    })
+    .await;
+    let mut first = latches.remove(0);
+    first.close().await;
+    within("rust1 to lead", latches[0].await_leadership())
+        .await
+        .unwrap();
+    assert_eq!(rust_leaders(&latches), ["rust1"]);
+    assert!(java.lines.try_recv().is_err(), "Curator must not lead yet");
+    let mut second = latches.remove(0);
+    second.close().await;
+    java.expect("LEADER").await;
+    let participants = second.participants().await.unwrap();
+    assert_eq!(participants.len(), 1);
+    assert!(participants[0].is_leader && participants[0].id == "java");
+
+    java.send("close");
+    java.expect("CLOSED").await;
+    java.send("exit");
+    java.finish().await;
 }

@@ -3,7 +3,7 @@
 //! # Layout (shared with Curator 5.x)
 //!
 //! Each contender creates an ephemeral sequential node `<path>/_c_<uuid>-lock-<seq>`
-//! (protected, see [`paths`](crate::paths)). Contenders are ordered by the ten sequence
+//! (protected, see [`paths`]). Contenders are ordered by the ten sequence
 //! digits after the last `lock-`; the first one holds the lock. Every other contender puts a
 //! data watch on the node *just before* its own (never on the parent, so a release wakes one
 //! waiter, not the herd), and re-checks when it fires. A Java service using

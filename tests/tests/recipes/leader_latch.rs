@@ -27,11 +27,16 @@ async fn started(client: &Client, path: &str, id: &str) -> LeaderLatch {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_leader_among_three_and_hand_over_on_close() {
     let server = start_server().await;
-    let cs = server.connect_string();
+    one_leader_and_hand_over(&server.connect_string()).await;
+}
+
+/// Three participants (one session each): exactly one leader, the one the participants
+/// list names; closing it hands leadership to the next in line.
+pub(crate) async fn one_leader_and_hand_over(cs: &str) {
     let path = "/election/three";
     let mut latches = Vec::new();
     for i in 0..3 {
-        let client = connect(&cs).await;
+        let client = connect(cs).await;
         latches.push(started(&client, path, &format!("p{i}")).await);
     }
     wait_until(WAIT, "three participants and one leader", || {

@@ -10,6 +10,7 @@ mod curator;
 mod leader_latch;
 mod lock;
 mod protected;
+mod server_lite;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -80,9 +80,10 @@ impl Default for ProtectedId {
 pub fn is_protected(node_name: &str) -> bool {
     node_name.len() > PROTECTED_PREFIX_LEN
         && node_name.starts_with(PROTECTED_PREFIX)
-        && node_name.as_bytes()[PROTECTED_PREFIX_LEN - 1] == b'-'
-        && uuid::Uuid::try_parse(&node_name[PROTECTED_PREFIX.len()..PROTECTED_PREFIX_LEN - 1])
-            .is_ok()
+        && node_name.as_bytes().get(PROTECTED_PREFIX_LEN - 1) == Some(&b'-')
+        && node_name
+            .get(PROTECTED_PREFIX.len()..PROTECTED_PREFIX_LEN - 1)
+            .is_some_and(|id| uuid::Uuid::try_parse(id).is_ok())
 }
 
 /// `node_name` without its protection prefix (unchanged if it has none).
@@ -123,14 +124,11 @@ pub fn sort_children(children: &mut [String], lock_name: &str) {
 /// assert_eq!(zk_recipes::paths::sequence_number("lock-"), None);
 /// ```
 pub fn sequence_number(node_name: &str) -> Option<i64> {
-    let digits = node_name
-        .len()
-        .checked_sub(10)
-        .map(|start| &node_name[start..])?;
-    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+    let digits = node_name.get(node_name.len().checked_sub(10)?..)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse::<i32>().ok().map(i64::from)
+    digits.parse::<i64>().ok()
 }
 
 /// `parent` and `child` joined with one `/`.
@@ -362,6 +360,11 @@ mod tests {
         assert!(id.owns(&format!("{name}0000000001")));
         assert!(!ProtectedId::new().owns(&format!("{name}0000000001")));
         assert!(!is_protected("_c_not-a-uuid-lock-0000000001"));
+        // Multi-byte characters where the uuid would end must not panic.
+        assert!(!is_protected(
+            "_c_ééééééééééééééééééééééééééééééé-lock-0000000001"
+        ));
+        assert_eq!(sequence_number("ééééééé"), None);
     }
 
     #[test]
@@ -394,6 +397,7 @@ mod tests {
             Some(i64::from(i32::MAX))
         );
         assert_eq!(sequence_number("lock-000000000x"), None);
+        assert_eq!(sequence_number("lock-9999999999"), Some(9_999_999_999));
         assert_eq!(join("/", "a"), "/a");
         assert_eq!(join("/a", "b"), "/a/b");
         assert_eq!(node_name("/a/b"), "b");

@@ -48,6 +48,10 @@ use crate::transport::{Connector, Stream};
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// The shortest per-server connect timeout.
 const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+/// A connection that lasted at least this long resets the reconnect back-off; a shorter
+/// one counts as a failed attempt.
+const STABLE_CONNECTION: Duration = Duration::from_secs(1);
+
 /// Free space kept in the read buffer before each read: without it, `read_buf` on a full
 /// `BytesMut` would only add 64 bytes at a time.
 const READ_RESERVE: usize = 64 * 1024;
@@ -390,8 +394,8 @@ impl Task {
             let read_only = negotiated.read_only;
             let timeout = ms(negotiated.timeout_ms);
             self.session = Some(negotiated);
-            backoff = self.config.reconnect_backoff.build();
             connected_this_round = true;
+            let connected_at = Instant::now();
             self.transition(Transition::Connected { read_only });
             if let (Some(established), Some(session)) = (self.established.take(), &self.session) {
                 let _ = established.send(Ok(Established {
@@ -405,6 +409,13 @@ impl Task {
                     tracing::info!(%addr, reason, "connection lost");
                     if self.core.connection_lost() {
                         return End::Closed;
+                    }
+                    if connected_at.elapsed() >= STABLE_CONNECTION {
+                        backoff = self.config.reconnect_backoff.build();
+                    } else {
+                        // A server that accepts sessions and drops them at once must not
+                        // make the client spin: treat it like a failed attempt.
+                        connected_this_round = false;
                     }
                     disconnected_at = Instant::now();
                     self.transition(Transition::Disconnected);

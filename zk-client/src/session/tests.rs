@@ -445,3 +445,24 @@ async fn back_off_only_between_full_rounds_and_fail_fast() {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_drops_every_session_at_once_is_backed_off() {
+    let (connector, mut h) = harness();
+    let attempts = h.attempts.clone();
+    let client_task = tokio::spawn(start(connector, Duration::from_secs(30)));
+    // Every connection: handshake, then hang up.
+    let server = tokio::spawn(async move {
+        loop {
+            let (conn, _) = accept(&mut h, 0x42, 30_000).await;
+            drop(conn);
+        }
+    });
+    let client = client_task.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let count = attempts.lock().unwrap().len();
+    server.abort();
+    // Back-off is 100 ms in these tests: about 20 attempts in 2 s, not a spin.
+    assert!((2..=40).contains(&count), "{count} attempts");
+    assert!(!client.state().is_terminal());
+}

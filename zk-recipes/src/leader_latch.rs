@@ -18,6 +18,9 @@
 //!   still be first *and* its `ephemeralOwner` must be the current session.
 //! * **Our node deleted** (by an operator, say): the latch creates a new one and queues
 //!   again, as Curator's `reset()` does.
+//! * **Work tied to leadership.** [`run_while_leader`](LeaderLatch::run_while_leader) runs a
+//!   future only while we lead and cancels it the moment leadership is lost (a leader
+//!   selector on top of the latch; it is not Curator's `LeaderSelector` node layout).
 //! * **Session expired.** A zk-client [`Client`] never opens a second session under the same
 //!   handle, so the latch cannot re-enter by itself: it reports the loss and ends
 //!   ([`LatchStatus::ended`] becomes [`LatchEnd::SessionLost`]). Build a new client and a new
@@ -43,15 +46,20 @@
 //! # Ok(()) }
 //! ```
 
+use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 use zk_client::{Client, EventType, SessionState, Stat};
 
 use crate::error::{Error, Result};
 use crate::paths::{self, ProtectedId};
 use crate::policy::ErrorPolicy;
+
+/// How many leadership changes a slow [`LeadershipChanges`] reader may fall behind before it
+/// skips to the current value.
+const EVENT_CAPACITY: usize = 64;
 
 /// The lock name in participant nodes (Curator's `LeaderLatch.LOCK_NAME`).
 pub const LATCH_NAME: &str = "latch-";
@@ -99,6 +107,8 @@ pub struct LeaderLatch {
     policy: ErrorPolicy,
     status: watch::Receiver<LatchStatus>,
     status_tx: Option<watch::Sender<LatchStatus>>,
+    events_tx: Option<broadcast::Sender<bool>>,
+    events: broadcast::Receiver<bool>,
     close_tx: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -112,6 +122,7 @@ impl LeaderLatch {
     /// [`Error::InvalidPath`] for a malformed path.
     pub fn new(client: &Client, path: &str, id: &str) -> Result<LeaderLatch> {
         paths::validate_recipe_path(path)?;
+        let (events_tx, events) = broadcast::channel(EVENT_CAPACITY);
         let (status_tx, status) = watch::channel(LatchStatus {
             is_leader: false,
             node: None,
@@ -124,6 +135,8 @@ impl LeaderLatch {
             policy: ErrorPolicy::default(),
             status,
             status_tx: Some(status_tx),
+            events_tx: Some(events_tx),
+            events,
             close_tx: None,
             task: None,
         })
@@ -152,7 +165,8 @@ impl LeaderLatch {
     ///
     /// [`Error::InvalidState`] if already started.
     pub fn start(&mut self) -> Result<()> {
-        let Some(status_tx) = self.status_tx.take() else {
+        let (Some(status_tx), Some(events_tx)) = (self.status_tx.take(), self.events_tx.take())
+        else {
             return Err(Error::InvalidState("the latch was already started"));
         };
         let (close_tx, close_rx) = oneshot::channel();
@@ -163,6 +177,7 @@ impl LeaderLatch {
             protection: ProtectedId::new(),
             policy: self.policy,
             status: status_tx,
+            events: events_tx,
         };
         self.close_tx = Some(close_tx);
         self.task = Some(tokio::spawn(driver.run(close_rx)));
@@ -209,14 +224,53 @@ impl LeaderLatch {
         }
     }
 
-    /// Every leadership change from now on (`true`: gained, `false`: lost). The first call
-    /// reports `true` at once if we already lead. Changes faster than the reader may
-    /// coalesce, but a reader never misses that the current value differs from the last
-    /// value it saw.
+    /// Leader-selector style: waits for leadership, then runs `work` while we lead. Returns
+    /// `Ok(Some(output))` if `work` finished while we were still the leader, `Ok(None)` if
+    /// leadership was lost first: then `work` is dropped (cancelled) at once. Call it in a
+    /// loop to lead again whenever elected.
+    ///
+    /// # Errors
+    ///
+    /// As [`await_leadership`](Self::await_leadership).
+    ///
+    /// ```no_run
+    /// # async fn demo(latch: zk_recipes::LeaderLatch) -> Result<(), zk_recipes::Error> {
+    /// loop {
+    ///     match latch.run_while_leader(schedule_jobs()).await? {
+    ///         Some(()) => break,
+    ///         None => eprintln!("lost leadership, waiting to be elected again"),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// # async fn schedule_jobs() {}
+    /// ```
+    pub async fn run_while_leader<F: Future>(&self, work: F) -> Result<Option<F::Output>> {
+        self.await_leadership().await?;
+        let mut status = self.status.clone();
+        tokio::select! {
+            biased;
+            _ = status.wait_for(|s| !s.is_leader) => {
+                tracing::info!(path = %self.path, id = %self.id, "leadership lost, work cancelled");
+                Ok(None)
+            }
+            output = work => Ok(Some(output)),
+        }
+    }
+
+    /// Every leadership change from now on (`true`: gained, `false`: lost), in order: a
+    /// loss followed quickly by a regain is reported as both. The first call reports `true`
+    /// at once if we already lead. A reader more than 64 changes behind skips to the current
+    /// value.
     pub fn leadership_changes(&self) -> LeadershipChanges {
+        // Subscribe first, then read the current value: a change in between shows up in
+        // both and is reported once.
+        let events = self.events.resubscribe();
+        let current = self.status.borrow().is_leader;
         LeadershipChanges {
+            events,
             status: self.status.clone(),
             last: false,
+            pending: current.then_some(true),
         }
     }
 
@@ -239,6 +293,7 @@ impl LeaderLatch {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.events_tx = None;
         if let Some(status_tx) = self.status_tx.take() {
             status_tx.send_modify(|s| s.ended = Some(LatchEnd::Closed));
         }
@@ -248,25 +303,29 @@ impl LeaderLatch {
 /// Leadership changes of a [`LeaderLatch`] (see [`LeaderLatch::leadership_changes`]).
 #[derive(Debug)]
 pub struct LeadershipChanges {
+    events: broadcast::Receiver<bool>,
     status: watch::Receiver<LatchStatus>,
     last: bool,
+    pending: Option<bool>,
 }
 
 impl LeadershipChanges {
     /// The next change: `Some(true)` when leadership was gained, `Some(false)` when lost;
     /// `None` once the latch has ended (after reporting the loss). Cancellation-safe.
     pub async fn next(&mut self) -> Option<bool> {
+        if let Some(leader) = self.pending.take() {
+            self.last = leader;
+            return Some(leader);
+        }
         loop {
-            let (leader, ended) = {
-                let status = self.status.borrow_and_update();
-                (status.is_leader, status.ended.is_some())
+            let leader = match self.events.recv().await {
+                Ok(leader) => leader,
+                Err(broadcast::error::RecvError::Lagged(_)) => self.status.borrow().is_leader,
+                Err(broadcast::error::RecvError::Closed) => return None,
             };
             if leader != self.last {
                 self.last = leader;
                 return Some(leader);
-            }
-            if ended || self.status.changed().await.is_err() {
-                return None;
             }
         }
     }
@@ -304,6 +363,7 @@ struct Driver {
     protection: ProtectedId,
     policy: ErrorPolicy,
     status: watch::Sender<LatchStatus>,
+    events: broadcast::Sender<bool>,
 }
 
 /// What woke the driver.
@@ -458,6 +518,8 @@ impl Driver {
             changed
         });
         if changed {
+            // No receiver is fine.
+            let _ = self.events.send(leader);
             if leader {
                 tracing::info!(path = %self.path, id = %self.id, why, "leadership gained");
             } else {

@@ -165,7 +165,12 @@ async fn after_a_reconnect_the_leader_rechecks_and_leads_again() {
     let node = standard.status().node.unwrap();
     let mut changes = standard.leadership_changes();
     assert_eq!(changes.next().await, Some(true));
-    proxy.cut_all().await;
+    // Work tied to leadership is cancelled by the cut.
+    let (ran, ()) = tokio::join!(
+        standard.run_while_leader(std::future::pending::<()>()),
+        proxy.cut_all()
+    );
+    assert_eq!(ran.unwrap(), None);
     assert_eq!(within("the loss", changes.next()).await, Some(false));
     assert_eq!(within("the re-check", changes.next()).await, Some(true));
     assert_eq!(
@@ -174,6 +179,8 @@ async fn after_a_reconnect_the_leader_rechecks_and_leads_again() {
         "same node, same session"
     );
     assert!(!follower.has_leadership());
+    let ran = within("work while leader", standard.run_while_leader(async { 7 })).await;
+    assert_eq!(ran.unwrap(), Some(7));
 
     // Session policy: a cut does not interrupt leadership at all.
     let mut standard = standard;

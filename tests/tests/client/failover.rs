@@ -395,3 +395,22 @@ async fn many_watches_are_restored_in_batches() {
     );
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_outlives_its_timeout() {
+    let server = start_server(ApacheConfig::new()).await;
+    let client = connect_with(&server.connect_string(), Duration::from_secs(3)).await;
+    let direct = connect(&server.connect_string()).await;
+    client.create("/idle", b"", &ephemeral()).await.unwrap();
+    let mut changes = client.state_changes();
+    // The subject of this test is time passing: three session timeouts without a request.
+    let idle = tokio::time::sleep(client.session_timeout() * 3);
+    tokio::select! {
+        () = idle => {}
+        state = changes.next() => panic!("state changed while idle: {state:?}"),
+    }
+    assert_eq!(client.state(), SessionState::Connected);
+    let stat = direct.exists("/idle").await.unwrap().unwrap();
+    assert_eq!(stat.ephemeral_owner, client.session_id());
+    client.close().await;
+}

@@ -466,3 +466,22 @@ async fn a_server_that_drops_every_session_at_once_is_backed_off() {
     assert!((2..=40).contains(&count), "{count} attempts");
     assert!(!client.state().is_terminal());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_session_keeps_pinging() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(start(connector, Duration::from_secs(3)));
+    let (mut conn, _) = accept(&mut h, 0x42, 3000).await;
+    let client = client_task.await.unwrap();
+    let begin = Instant::now();
+    let mut pings = 0;
+    while begin.elapsed() < Duration::from_secs(10) {
+        let (xid, request) = read_request(&mut conn).await;
+        assert_eq!((xid, request), (xid::PING, Request::Ping));
+        reply(&mut conn, xid::PING, 1, 0, &Response::Empty).await;
+        pings += 1;
+    }
+    // One ping per second (a third of 3 s), never a disconnection.
+    assert!((9..=11).contains(&pings), "{pings} pings");
+    assert_eq!(client.state(), SessionState::Connected);
+}

@@ -216,3 +216,41 @@ async fn after_a_reconnect_the_leader_rechecks_and_leads_again() {
     session.close().await;
     assert!(direct.get_children(path).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_node_is_deleted_queues_again_behind_the_new_leader() {
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let admin = connect(&cs).await;
+    let path = "/election/reset";
+    let a = started(&connect(&cs).await, path, "a").await;
+    within("a to lead", a.await_leadership()).await.unwrap();
+    let b = started(&connect(&cs).await, path, "b").await;
+    wait_until(WAIT, "two participants", || {
+        let a = &a;
+        async move { a.participants().await.unwrap().len() == 2 }
+    })
+    .await;
+    let old_node = a.status().node.unwrap();
+
+    admin.delete(&old_node, None).await.unwrap();
+    within("b to lead", b.await_leadership()).await.unwrap();
+    wait_until(WAIT, "a queued again with a new node", || {
+        let a = &a;
+        let old_node = old_node.clone();
+        async move {
+            a.status().node.is_some_and(|n| n != old_node)
+                && a.participants().await.unwrap().len() == 2
+        }
+    })
+    .await;
+    assert!(!a.has_leadership());
+    let ids: Vec<String> = a
+        .participants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids, ["b", "a"]);
+}

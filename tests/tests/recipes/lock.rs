@@ -338,3 +338,45 @@ async fn session_policy_keeps_the_lock_through_a_short_cut_and_loses_it_on_expir
     guard.release().await.unwrap();
     next.release().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_whose_session_expires_fails_and_a_deleted_node_is_a_loss() {
+    let server = start_server().await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let proxied = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
+    let direct = connect(&server.connect_string()).await;
+    let admin = connect(&server.connect_string()).await;
+    let path = "/locks/expiring-waiter";
+    let mutex = Mutex::new(&direct, path).unwrap();
+    let guard = mutex.acquire().await.unwrap();
+
+    // A waiter loses its session while queued: its acquire fails for good, its node goes.
+    let waiting = tokio::spawn({
+        let mutex = Mutex::new(&proxied, path).unwrap();
+        async move { mutex.acquire().await }
+    });
+    wait_until(WAIT, "the waiter queued", || {
+        let m = mutex.clone();
+        async move { m.contenders().await.unwrap().len() == 2 }
+    })
+    .await;
+    proxy.stall();
+    let failed = within("the waiter to fail", waiting).await.unwrap();
+    match failed {
+        Err(zk_recipes::Error::Client(e)) => assert!(e.is_session_terminal(), "{e}"),
+        other => panic!("expected a terminal session error, got {other:?}"),
+    }
+    wait_until(WAIT, "the expired waiter's node to go", || {
+        let m = mutex.clone();
+        async move { m.contenders().await.unwrap().len() == 1 }
+    })
+    .await;
+
+    // Someone deletes the holder's node: the guard reports the loss.
+    let lost = guard.lost();
+    admin.delete(guard.path(), None).await.unwrap();
+    assert_eq!(within("the loss", lost).await, LossReason::NodeDeleted);
+    assert!(guard.is_lost());
+    // Releasing a lost guard is fine (the node is gone already).
+    guard.release().await.unwrap();
+}

@@ -612,6 +612,32 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..2000 {
+            let mut core = core();
+            let (a, _ra) = get_data("/a");
+            core.submit(a);
+            let (tx, _rx) = oneshot::channel();
+            core.watches.add_oneshot(OneshotKind::Data, "/a".into(), tx);
+            let len = rng.random_range(0..64);
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            // Often a plausible length prefix, so the body decoders get exercised too.
+            if round % 2 == 0 && bytes.len() >= 4 {
+                let body = u32::try_from(bytes.len() - 4).unwrap_or(0);
+                bytes[..4].copy_from_slice(&body.to_be_bytes());
+                if round % 4 == 0 && bytes.len() >= 8 {
+                    bytes[4..8].copy_from_slice(&(-1i32).to_be_bytes());
+                }
+            }
+            let mut input = BytesMut::from(&bytes[..]);
+            let _ = core.receive(&mut input);
+            let _ = parse_connect_response(&mut BytesMut::from(&bytes[..]), 1 << 20);
+        }
+    }
+
+    #[test]
     fn connect_frames() {
         let mut core = core();
         core.last_zxid = 77;

@@ -86,3 +86,21 @@ pub use watcher::{OneshotWatcher, PersistentWatcher, StateChanges, WatchedEvent}
 pub use zk_proto as proto;
 pub use zk_proto::records::{Acl, ClientInfo, Id, Stat};
 pub use zk_proto::{AddWatchMode, CreateMode, EventType, KeeperState, Perms, WatcherType};
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn public_types_cross_threads() {
+        send_sync::<crate::Client>();
+        send_sync::<crate::Error>();
+        send_sync::<crate::ClientBuilder>();
+        send_sync::<crate::Transaction>();
+        send::<crate::OneshotWatcher>();
+        send::<crate::PersistentWatcher>();
+        send::<crate::ChangeStream>();
+        send::<crate::StateChanges>();
+    }
+}

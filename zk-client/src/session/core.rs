@@ -203,6 +203,11 @@ impl Core {
         }
     }
 
+    /// Remembers credentials to send first on every connection (builder-level auth).
+    pub(crate) fn remember_auth(&mut self, packet: AuthPacket) {
+        self.auths.push(packet);
+    }
+
     /// Adds credentials: sent now and again after every reconnect.
     pub(crate) fn submit_auth(
         &mut self,

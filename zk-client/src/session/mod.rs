@@ -128,8 +128,7 @@ pub(crate) fn spawn(config: Arc<Config>) -> Handles {
     let (established_tx, established) = oneshot::channel();
     let mut core = Core::new(config.chroot.clone(), config.max_frame_in);
     for (scheme, auth) in &config.auths {
-        let (reply, _) = oneshot::channel();
-        core.submit_auth(AuthPacket::new(scheme.clone(), auth.clone()), reply);
+        core.remember_auth(AuthPacket::new(scheme.clone(), auth.clone()));
     }
     let task = Task {
         hosts: HostList::new(config.hosts.clone()),

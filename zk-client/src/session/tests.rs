@@ -485,3 +485,24 @@ async fn an_idle_session_keeps_pinging() {
     assert!((9..=11).contains(&pings), "{pings} pings");
     assert_eq!(client.state(), SessionState::Connected);
 }
+
+#[tokio::test(start_paused = true)]
+async fn builder_credentials_go_first_and_later_ones_are_answered() {
+    let (connector, mut h) = harness();
+    let mut config = Arc::unwrap_or_clone(config(connector, Duration::from_secs(30)));
+    config.auths = vec![("digest".into(), Bytes::from_static(b"a:b"))];
+    let client_task = tokio::spawn(Client::start(Arc::new(config), Duration::from_secs(30)));
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    let client = client_task.await.unwrap().unwrap();
+    let (xid, first) = read_request(&mut conn).await;
+    assert_eq!(xid, xid::AUTH);
+    assert!(matches!(first, Request::Auth(ref a) if &a.auth[..] == b"a:b"));
+    reply(&mut conn, xid::AUTH, 0, 0, &Response::Empty).await;
+
+    let added = client.add_auth("digest", b"c:d");
+    let (xid, second) = read_request(&mut conn).await;
+    assert_eq!(xid, xid::AUTH);
+    assert!(matches!(second, Request::Auth(ref a) if &a.auth[..] == b"c:d"));
+    reply(&mut conn, xid::AUTH, 0, 0, &Response::Empty).await;
+    added.await.unwrap();
+}

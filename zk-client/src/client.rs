@@ -148,6 +148,14 @@ impl Client {
     }
 
     /// The current session state.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// if client.state().is_connected() {
+    ///     println!("session {:#x} is up", client.session_id());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn state(&self) -> SessionState {
         *self.inner.state.borrow()
     }
@@ -188,6 +196,13 @@ impl Client {
     /// the requests already issued, waits for the reply at most two thirds of the session
     /// timeout, and ends the session task. Never fails and never hangs; idempotent. Other
     /// handles then fail with [`Error::Closed`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// client.close().await;
+    /// assert!(client.state().is_terminal());
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&self) {
         let (reply, done) = oneshot::channel();
         if self.inner.commands.send(Command::Close { reply }).is_ok() {

@@ -123,6 +123,15 @@ impl RetryPolicy {
 /// [retryable](Error::is_retryable), or `policy` gives up (then the last error is returned).
 ///
 /// `op` is called again for each attempt, so it builds a fresh request every time.
+///
+/// ```no_run
+/// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+/// use std::time::Duration;
+/// use zk_client::retry::{retry, RetryPolicy};
+/// let policy = RetryPolicy::n_times(3, Duration::from_millis(200));
+/// retry(&policy, || client.sync("/")).await?;
+/// # Ok(()) }
+/// ```
 pub async fn retry<T, F, Fut>(policy: &RetryPolicy, mut op: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,

@@ -43,6 +43,14 @@ impl Client {
     /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NoAuth`] (needs ADMIN),
     /// [`Error::InvalidAcl`] (also for an empty list, checked locally), and the connection
     /// errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// use zk_client::{Acl, Id, Perms};
+    /// let acl = [Acl::new(Perms::ALL, Id::new("digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E="))];
+    /// client.set_acl("/secure", &acl, None).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn set_acl(
         &self,
         path: &str,

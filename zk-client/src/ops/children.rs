@@ -40,6 +40,13 @@ impl Client {
     }
 
     /// The children's names and the node's [`Stat`] (`getChildren2`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// let (children, stat) = client.get_children_with_stat("/workers").await?;
+    /// assert_eq!(children.len(), stat.num_children as usize);
+    /// # Ok(()) }
+    /// ```
     pub fn get_children_with_stat(
         &self,
         path: &str,
@@ -83,6 +90,12 @@ impl Client {
     }
 
     /// The number of all descendants of the node (not counting the node itself).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// let descendants = client.get_all_children_number("/app").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn get_all_children_number(
         &self,
         path: &str,

@@ -92,6 +92,13 @@ impl Client {
     /// `NodeDataChanged` or `NodeDeleted`. On a missing node it fails with
     /// [`Error::NoNode`] and leaves no watch (as in Apache ZooKeeper); use
     /// [`exists_watch`](Self::exists_watch) to wait for a creation.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// let (data, _stat, watcher) = client.get_data_watch("/config").await?;
+    /// let event = watcher.await; // NodeDataChanged or NodeDeleted
+    /// # Ok(()) }
+    /// ```
     pub fn get_data_watch(
         &self,
         path: &str,

@@ -189,6 +189,21 @@ impl Client {
     /// [`Error::Transaction`] with the index and error of the first op that failed (then
     /// nothing was applied); a bad argument in any op fails the call before sending
     /// (also as [`Error::Transaction`]); and the connection errors.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// use zk_client::{CreateMode, CreateOptions, Op};
+    /// let ops = [
+    ///     Op::Check { path: "/app".into(), version: None },
+    ///     Op::Create {
+    ///         path: "/app/x".into(),
+    ///         data: "x".into(),
+    ///         options: CreateOptions::new(CreateMode::Persistent),
+    ///     },
+    /// ];
+    /// let results = client.multi(&ops).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn multi(
         &self,
         ops: &[Op],

@@ -65,6 +65,14 @@ impl Client {
     }
 
     /// The identities the server associates with this connection (`whoAmI`, 3.7+).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// for id in client.who_am_i().await? {
+    ///     println!("{}:{}", id.auth_scheme, id.user);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn who_am_i(
         &self,
     ) -> impl Future<Output = Result<Vec<ClientInfo>, Error>> + Send + 'static + use<> {
@@ -78,6 +86,13 @@ impl Client {
     }
 
     /// The ensemble configuration (the data of `/zookeeper/config`, whatever the chroot).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// let (config, stat) = client.get_config().await?;
+    /// println!("version {:#x}: {}", stat.mzxid, String::from_utf8_lossy(&config));
+    /// # Ok(()) }
+    /// ```
     pub fn get_config(
         &self,
     ) -> impl Future<Output = Result<(Bytes, Stat), Error>> + Send + 'static + use<> {
@@ -90,6 +105,13 @@ impl Client {
     }
 
     /// Like [`get_config`](Self::get_config), with a one-shot watch on the configuration.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// let (_config, _stat, watcher) = client.get_config_watch().await?;
+    /// let event = watcher.await; // the membership changed
+    /// # Ok(()) }
+    /// ```
     pub fn get_config_watch(
         &self,
     ) -> impl Future<Output = Result<(Bytes, Stat, OneshotWatcher), Error>> + Send + 'static + use<>

@@ -65,6 +65,13 @@ impl Client {
     /// # Errors
     ///
     /// [`Error::NoWatcher`] if the server has no such watch for this session.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// use zk_client::WatcherType;
+    /// client.remove_watches("/app", WatcherType::Any).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn remove_watches(
         &self,
         path: &str,
@@ -93,6 +100,13 @@ impl Client {
     /// # Errors
     ///
     /// [`Error::NoWatcher`] if it does not.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// use zk_client::WatcherType;
+    /// let watched = client.check_watches("/app", WatcherType::Data).await.is_ok();
+    /// # Ok(()) }
+    /// ```
     pub fn check_watches(
         &self,
         path: &str,
@@ -266,6 +280,13 @@ impl Client {
 
     /// [`watch_changes`](Self::watch_changes) with one-shot watches only, as it does on
     /// servers older than 3.6.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// let mut changes = client.watch_changes_legacy("/config").await?;
+    /// let first = changes.next().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn watch_changes_legacy(&self, path: &str) -> Result<ChangeStream, Error> {
         let mut legacy = Legacy {
             client: self.clone(),

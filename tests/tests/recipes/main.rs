@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod curator;
+mod ensemble;
 mod leader_latch;
 mod lock;
 mod protected;

@@ -20,7 +20,9 @@ impl Client {
     /// * [`AddWatchMode::PersistentRecursive`]: `NodeCreated`, `NodeDataChanged`,
     ///   `NodeDeleted` on the node and every descendant (never `NodeChildrenChanged`).
     ///
-    /// The watch is restored after a reconnect (with `setWatches2`).
+    /// The watch is restored after a reconnect (with `setWatches2`). Apache servers before
+    /// 3.9 keep one persistent mode per path and session (ZOOKEEPER-4466): adding both kinds
+    /// on one path there keeps only the last one on the server.
     ///
     /// ```no_run
     /// use futures::StreamExt;
@@ -61,6 +63,10 @@ impl Client {
     /// Removes this client's watches of `kind` on `path`, on the server and locally; local
     /// watchers receive a `DataWatchRemoved`, `ChildWatchRemoved` or
     /// `PersistentWatchRemoved` event (and persistent streams end).
+    ///
+    /// Servers before 3.9 only accept [`WatcherType::Children`], [`WatcherType::Data`] and
+    /// [`WatcherType::Any`] here (the persistent types fail with
+    /// [`Error::MarshallingError`]); use `Any` to remove a persistent watch from them.
     ///
     /// # Errors
     ///

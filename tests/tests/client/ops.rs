@@ -242,6 +242,29 @@ async fn multi_is_atomic_and_reports_the_failing_op() {
         Ok(ReadResult::Children(vec!["s-0000000001".into()]))
     );
     assert_eq!(results[2], Err(Error::NoNode));
+
+    // TTL nodes need extendedTypesEnabled on the server.
+    let ttl = opts(CreateMode::PersistentWithTtl).ttl(Duration::from_secs(60));
+    assert_eq!(
+        client.create("/ttl", b"", &ttl).await,
+        Err(Error::Unimplemented)
+    );
+    // Ephemeral nodes cannot have children, inside a transaction too.
+    let err = client
+        .transaction()
+        .create("/m/e", b"", &opts(CreateMode::Ephemeral))
+        .create("/m/e/child", b"", &persistent)
+        .commit()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::Transaction {
+            index: 1,
+            source: Box::new(Error::NoChildrenForEphemerals)
+        }
+    );
+    assert_eq!(client.exists("/m/e").await.unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,12 @@ pub enum Error {
     /// session ended). The attempt is over; nothing of ours is left behind.
     #[error("our contender node {0} disappeared")]
     NodeVanished(String),
+    /// An optimistic update met a concurrent update on every attempt.
+    #[error("too much contention on {0}")]
+    Contention(String),
+    /// A node holds a value the recipe cannot read.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
     /// The recipe was closed (or its session was lost) before the call could complete.
     #[error("the recipe is closed")]
     Closed,

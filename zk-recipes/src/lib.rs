@@ -24,6 +24,7 @@
 //! | [`paths`] | protected names, Curator's ordering, parent creation, protected sequential create |
 //! | [`lock`] | [`Mutex`] (Curator's `InterProcessMutex`), [`LockGuard`], [`FencingToken`] |
 //! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
+//! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
 //!
@@ -46,12 +47,14 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod atomic_long;
 pub mod error;
 pub mod leader_latch;
 pub mod lock;
 pub mod paths;
 pub mod policy;
 
+pub use atomic_long::AtomicLong;
 pub use error::{Error, Result};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
 pub use lock::{FencingToken, LockGuard, Mutex};

@@ -1,7 +1,8 @@
 //! Cross-language: Apache Curator 5.4 (Java, from the Debian jars) and our recipes on the
 //! same paths. Curator's `InterProcessMutex` and our `Mutex` take turns, in both directions,
 //! and never hold the lock at once; Curator's `LeaderLatch` and ours elect exactly one
-//! leader among them and hand leadership over both ways.
+//! leader among them and hand leadership over both ways; Curator's `DistributedAtomicLong`
+//! and our `AtomicLong` increment one counter without losing an update.
 //!
 //! Skipped (with a message) when javac/java or the Curator jars are missing, unless
 //! `ZK_REQUIRE_FOREIGN_CLIENTS` is set (as CI does): then a missing tool fails the test.
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use zk_client::{Client, CreateMode, CreateOptions, Error};
-use zk_recipes::{LeaderLatch, Mutex, paths};
+use zk_recipes::{AtomicLong, LeaderLatch, Mutex, paths};
 use zk_testkit::wait_until;
 
 use crate::{WAIT, connect, start_server, within};
@@ -85,6 +86,7 @@ fn javac(out: &Path) {
         .arg(out)
         .arg(dir.join("CuratorMutexParticipant.java"))
         .arg(dir.join("CuratorLatchParticipant.java"))
+        .arg(dir.join("CuratorCounterParticipant.java"))
         .status()
         .unwrap();
     assert!(status.success(), "javac in {} failed", dir.display());
@@ -484,4 +486,56 @@ async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways() {
     java.expect("CLOSED").await;
     java.send("exit");
     java.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_and_rust_increment_one_atomic_long() {
+    const JAVA: usize = 2;
+    const JAVA_INCREMENTS: i64 = 50;
+    const RUST: usize = 2;
+    const RUST_INCREMENTS: i64 = 50;
+    if !java_ready() {
+        return;
+    }
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let path = "/xlang/counter-long";
+    let increments = JAVA_INCREMENTS.to_string();
+    let mut java: Vec<Participant> = (0..JAVA)
+        .map(|_| {
+            Participant::spawn(
+                classes.path(),
+                "CuratorCounterParticipant",
+                &[&cs, path, &increments],
+            )
+        })
+        .collect();
+    for p in &mut java {
+        p.expect("CONNECTED").await;
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..RUST {
+        let client = connect(&cs).await;
+        tasks.push(tokio::spawn(async move {
+            let counter = AtomicLong::new(&client, path).unwrap();
+            for _ in 0..RUST_INCREMENTS {
+                counter.increment().await.unwrap();
+            }
+            client.close().await;
+        }));
+    }
+    for task in tasks {
+        within("the Rust incrementers", task).await.unwrap();
+    }
+    for mut p in java {
+        p.expect("DONE").await;
+        p.finish().await;
+    }
+    let client = connect(&cs).await;
+    let total = AtomicLong::new(&client, path).unwrap().get().await.unwrap();
+    assert_eq!(
+        total,
+        JAVA as i64 * JAVA_INCREMENTS + RUST as i64 * RUST_INCREMENTS
+    );
 }

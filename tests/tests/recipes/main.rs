@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod atomic_long;
 mod curator;
 mod ensemble;
 mod leader_latch;

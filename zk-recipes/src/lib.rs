@@ -25,6 +25,7 @@
 //! | [`lock`] | [`Mutex`] (Curator's `InterProcessMutex`), [`LockGuard`], [`FencingToken`] |
 //! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
+//! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
 //!
@@ -53,10 +54,12 @@ pub mod leader_latch;
 pub mod lock;
 pub mod paths;
 pub mod policy;
+pub mod shared_count;
 
 pub use atomic_long::AtomicLong;
 pub use error::{Error, Result};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
 pub use lock::{FencingToken, LockGuard, Mutex};
 pub use policy::{ErrorPolicy, LossReason};
+pub use shared_count::{SharedCount, SharedCountChanges, VersionedValue};
 pub use zk_client as client;

@@ -13,6 +13,7 @@ mod leader_latch;
 mod lock;
 mod protected;
 mod server_lite;
+mod shared_count;
 
 use std::collections::HashMap;
 use std::future::Future;

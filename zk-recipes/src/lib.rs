@@ -26,6 +26,7 @@
 //! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
+//! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
 //!
@@ -50,6 +51,7 @@
 
 pub mod atomic_long;
 pub mod error;
+pub mod group;
 pub mod leader_latch;
 pub mod lock;
 pub mod paths;
@@ -58,6 +60,7 @@ pub mod shared_count;
 
 pub use atomic_long::AtomicLong;
 pub use error::{Error, Result};
+pub use group::{GroupMember, MemberChanges, Members};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
 pub use lock::{FencingToken, LockGuard, Mutex};
 pub use policy::{ErrorPolicy, LossReason};

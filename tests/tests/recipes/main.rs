@@ -9,6 +9,7 @@
 mod atomic_long;
 mod curator;
 mod ensemble;
+mod group;
 mod leader_latch;
 mod lock;
 mod protected;

@@ -23,6 +23,7 @@
 //! |---|---|
 //! | [`paths`] | protected names, Curator's ordering, parent creation, protected sequential create |
 //! | [`lock`] | [`Mutex`] (Curator's `InterProcessMutex`), [`LockGuard`], [`FencingToken`] |
+//! | [`rw_lock`] | [`ReadWriteLock`] (Curator's `InterProcessReadWriteLock`) |
 //! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
@@ -56,6 +57,7 @@ pub mod leader_latch;
 pub mod lock;
 pub mod paths;
 pub mod policy;
+pub mod rw_lock;
 pub mod shared_count;
 
 pub use atomic_long::AtomicLong;
@@ -64,5 +66,6 @@ pub use group::{GroupMember, MemberChanges, Members};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
 pub use lock::{FencingToken, LockGuard, Mutex};
 pub use policy::{ErrorPolicy, LossReason};
+pub use rw_lock::ReadWriteLock;
 pub use shared_count::{SharedCount, SharedCountChanges, VersionedValue};
 pub use zk_client as client;

@@ -42,6 +42,58 @@ use crate::policy::{ErrorPolicy, LossReason};
 /// The lock name in contender nodes (Curator's `InterProcessMutex.LOCK_NAME`).
 pub const LOCK_NAME: &str = "lock-";
 
+/// The lock name of read-lock contenders (Curator's `InterProcessReadWriteLock`).
+pub const READ_LOCK_NAME: &str = "__READ__";
+
+/// The lock name of write-lock contenders (Curator's `InterProcessReadWriteLock`).
+pub const WRITE_LOCK_NAME: &str = "__WRIT__";
+
+/// Which contenders a lock node competes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `lock-` nodes; the first holds the lock.
+    Mutex,
+    /// `__READ__` nodes of a read/write lock: held while no writer is ahead.
+    Read,
+    /// `__WRIT__` nodes of a read/write lock: held when first.
+    Write,
+}
+
+impl Kind {
+    fn lock_name(self) -> &'static str {
+        match self {
+            Kind::Mutex => LOCK_NAME,
+            Kind::Read => READ_LOCK_NAME,
+            Kind::Write => WRITE_LOCK_NAME,
+        }
+    }
+
+    /// Sorts contenders as Curator does for this kind.
+    fn sort(self, children: &mut [String]) {
+        match self {
+            Kind::Mutex => paths::sort_children(children, LOCK_NAME),
+            Kind::Read | Kind::Write => children.sort_by(|a, b| rw_key(a).cmp(rw_key(b))),
+        }
+    }
+
+    /// `None` if the contender at `index` of the sorted `children` holds the lock, else the
+    /// index of the node it must watch: the one just before it (mutex, writer) or the first
+    /// writer before it (reader).
+    fn must_watch(self, children: &[String], index: usize) -> Option<usize> {
+        match self {
+            Kind::Mutex | Kind::Write => index.checked_sub(1),
+            Kind::Read => children[..index]
+                .iter()
+                .position(|c| c.contains(WRITE_LOCK_NAME)),
+        }
+    }
+}
+
+/// Curator's read/write sort key: the sequence after either lock name.
+fn rw_key(node: &str) -> &str {
+    paths::sort_key(paths::sort_key(node, READ_LOCK_NAME), WRITE_LOCK_NAME)
+}
+
 /// A distributed mutual-exclusion lock on a path, compatible with Curator's
 /// `InterProcessMutex`. Cheap to clone; clones are independent contenders.
 ///
@@ -70,6 +122,7 @@ pub struct Mutex {
     path: String,
     policy: ErrorPolicy,
     data: Vec<u8>,
+    kind: Kind,
 }
 
 impl Mutex {
@@ -85,7 +138,15 @@ impl Mutex {
             path: path.to_owned(),
             policy: ErrorPolicy::default(),
             data: Vec::new(),
+            kind: Kind::Mutex,
         })
+    }
+
+    /// A lock of `kind` on `path` (for the read/write lock).
+    pub(crate) fn with_kind(client: &Client, path: &str, kind: Kind) -> Result<Mutex> {
+        let mut mutex = Mutex::new(client, path)?;
+        mutex.kind = kind;
+        Ok(mutex)
     }
 
     /// Sets the [`ErrorPolicy`] of the guards this lock hands out (default
@@ -142,11 +203,11 @@ impl Mutex {
         }
     }
 
-    /// The contender node names, first (the holder) first.
+    /// The contender node names in Curator's order (for a mutex: the holder first).
     pub async fn contenders(&self) -> Result<Vec<String>> {
         match paths::retrying(|| self.client.get_children(&self.path)).await {
             Ok(mut children) => {
-                paths::sort_children(&mut children, LOCK_NAME);
+                self.kind.sort(&mut children);
                 Ok(children)
             }
             Err(zk_client::Error::NoNode) => Ok(Vec::new()),
@@ -169,7 +230,7 @@ impl Mutex {
         let (path, stat) = paths::create_protected_sequential(
             client,
             &self.path,
-            LOCK_NAME,
+            self.kind.lock_name(),
             &self.data,
             &contender.id,
         )
@@ -185,11 +246,11 @@ impl Mutex {
                 Err(zk_client::Error::NoNode) => return Err(Error::NodeVanished(path)),
                 Err(e) => return Err(e.into()),
             };
-            paths::sort_children(&mut children, LOCK_NAME);
+            self.kind.sort(&mut children);
             let Some(index) = children.iter().position(|c| *c == name) else {
                 return Err(Error::NodeVanished(path));
             };
-            if index == 0 {
+            let Some(watch) = self.kind.must_watch(&children, index) else {
                 contender.armed = false;
                 return Ok(LockGuard::new(
                     client.clone(),
@@ -201,8 +262,8 @@ impl Mutex {
                     self.policy,
                     states,
                 ));
-            }
-            let previous = paths::join(&self.path, &children[index - 1]);
+            };
+            let previous = paths::join(&self.path, &children[watch]);
             tracing::debug!(%path, %previous, "waiting for the previous contender");
             match paths::retrying(|| client.get_data_watch(&previous)).await {
                 Ok((_, _, watcher)) => {
@@ -433,4 +494,34 @@ async fn monitor(
     };
     tracing::warn!(%path, ?reason, "lock lost");
     let _ = tx.send(Some(reason));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn predecessor_rules() {
+        let mut rw = names(&[
+            "_c_b-__WRIT__0000000003",
+            "_c_a-__READ__0000000001",
+            "_c_c-__READ__0000000004",
+            "_c_d-__READ__0000000002",
+        ]);
+        Kind::Read.sort(&mut rw);
+        assert_eq!(rw[0], "_c_a-__READ__0000000001");
+        assert_eq!(rw[2], "_c_b-__WRIT__0000000003");
+        // Readers before the first writer hold the lock; a reader after it watches it.
+        assert_eq!(Kind::Read.must_watch(&rw, 0), None);
+        assert_eq!(Kind::Read.must_watch(&rw, 1), None);
+        assert_eq!(Kind::Read.must_watch(&rw, 3), Some(2));
+        // A writer watches whatever is just before it.
+        assert_eq!(Kind::Write.must_watch(&rw, 2), Some(1));
+        assert_eq!(Kind::Mutex.must_watch(&rw, 0), None);
+        assert_eq!(Kind::Mutex.must_watch(&rw, 3), Some(2));
+    }
 }

@@ -1,7 +1,8 @@
 //! Cross-language: Apache Curator 5.4 (Java, from the Debian jars) and our recipes on the
 //! same paths. Curator's `InterProcessMutex` and our `Mutex` take turns, in both directions,
 //! and never hold the lock at once; Curator's `LeaderLatch` and ours elect exactly one
-//! leader among them and hand leadership over both ways; Curator's `DistributedAtomicLong`
+//! leader among them and hand leadership over both ways; Curator's read/write lock and ours
+//! share readers and exclude writers; Curator's `DistributedAtomicLong`
 //! and our `AtomicLong` increment one counter without losing an update.
 //!
 //! Skipped (with a message) when javac/java or the Curator jars are missing, unless
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use zk_client::{Client, CreateMode, CreateOptions, Error};
-use zk_recipes::{AtomicLong, LeaderLatch, Mutex, paths};
+use zk_recipes::{AtomicLong, LeaderLatch, Mutex, ReadWriteLock, paths};
 use zk_testkit::wait_until;
 
 use crate::{WAIT, connect, start_server, within};
@@ -538,4 +539,87 @@ async fn curator_and_rust_increment_one_atomic_long() {
         total,
         JAVA as i64 * JAVA_INCREMENTS + RUST as i64 * RUST_INCREMENTS
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_and_rust_read_write_locks_share_readers_and_exclude_writers() {
+    if !java_ready() {
+        return;
+    }
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let client = connect(&cs).await;
+    let path = "/xlang/rw";
+    let rw = ReadWriteLock::new(&client, path).unwrap();
+
+    // A Curator reader and ours hold the lock together.
+    let mut java_reader = Participant::spawn(
+        classes.path(),
+        "CuratorMutexParticipant",
+        &[&cs, path, "hold", "read"],
+    );
+    let java_node = java_reader.expect("HELD").await;
+    assert!(paths::normalize(paths::node_name(&java_node)).starts_with("__READ__"));
+    let ours = within("our reader beside Curator's", rw.read_lock().acquire())
+        .await
+        .unwrap();
+    // Our writer waits for both readers.
+    assert!(
+        rw.write_lock()
+            .try_acquire(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    ours.release().await.unwrap();
+    let writer = tokio::spawn({
+        let rw = rw.clone();
+        async move { rw.write_lock().acquire().await.unwrap() }
+    });
+    wait_until(WAIT, "our writer queued behind Curator's reader", || {
+        let r = rw.read_lock();
+        async move { r.contenders().await.unwrap().len() == 2 }
+    })
+    .await;
+    assert!(!writer.is_finished());
+    java_reader.send("go");
+    java_reader.expect("DONE").await;
+    java_reader.finish().await;
+    let ours = within("our writer", writer).await.unwrap();
+
+    // While we write, a Curator writer waits; it gets the lock when we release.
+    let mut java_writer = Participant::spawn(
+        classes.path(),
+        "CuratorMutexParticipant",
+        &[&cs, path, "hold", "write"],
+    );
+    java_writer.expect("CONNECTED").await;
+    wait_until(WAIT, "Curator's writer queued", || {
+        let r = rw.read_lock();
+        async move { r.contenders().await.unwrap().len() == 2 }
+    })
+    .await;
+    assert!(
+        java_writer.lines.try_recv().is_err(),
+        "Curator's writer must wait"
+    );
+    ours.release().await.unwrap();
+    let java_node = java_writer.expect("HELD").await;
+    assert!(paths::normalize(paths::node_name(&java_node)).starts_with("__WRIT__"));
+    // Now our reader waits for Curator's writer.
+    assert!(
+        rw.read_lock()
+            .try_acquire(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    java_writer.send("go");
+    java_writer.expect("DONE").await;
+    java_writer.finish().await;
+    let reader = within("our reader", rw.read_lock().acquire())
+        .await
+        .unwrap();
+    reader.release().await.unwrap();
 }

@@ -13,6 +13,7 @@ mod group;
 mod leader_latch;
 mod lock;
 mod protected;
+mod rw_lock;
 mod server_lite;
 mod shared_count;
 

@@ -1,9 +1,10 @@
 // A Curator 5.x participant for the cross-language recipe tests (tests/recipes/curator.rs).
 //
 // Usage: CuratorMutexParticipant <connect> <lockPath> loop <holderPath> <counterPath> <rounds>
-//        CuratorMutexParticipant <connect> <lockPath> hold
+//        CuratorMutexParticipant <connect> <lockPath> hold [mutex|read|write]
 //
-// "hold": prints "CONNECTED", acquires the mutex, prints "HELD <our lock node>", waits for a
+// "hold": prints "CONNECTED", acquires the lock (an InterProcessMutex, or the read or write
+// lock of an InterProcessReadWriteLock on <lockPath>), prints "HELD <our lock node>", waits for a
 // line on stdin, releases, prints "DONE".
 //
 // "loop": takes an InterProcessMutex on <lockPath> <rounds> times. While holding it, it creates the
@@ -16,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.data.Stat;
@@ -33,6 +35,12 @@ public class CuratorMutexParticipant {
             System.out.flush();
             InterProcessMutex mutex = new InterProcessMutex(client, lockPath);
             if (mode.equals("hold")) {
+                String kind = args.length > 3 ? args[3] : "mutex";
+                if (kind.equals("read")) {
+                    mutex = new InterProcessReadWriteLock(client, lockPath).readLock();
+                } else if (kind.equals("write")) {
+                    mutex = new InterProcessReadWriteLock(client, lockPath).writeLock();
+                }
                 mutex.acquire();
                 System.out.println("HELD " + mutex.getParticipantNodes().iterator().next());
                 System.out.flush();

@@ -28,6 +28,7 @@
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
 //! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
+//! | [`double_barrier`] | [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
 //!
@@ -51,6 +52,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod atomic_long;
+pub mod double_barrier;
 pub mod error;
 pub mod group;
 pub mod leader_latch;
@@ -61,6 +63,7 @@ pub mod rw_lock;
 pub mod shared_count;
 
 pub use atomic_long::AtomicLong;
+pub use double_barrier::DoubleBarrier;
 pub use error::{Error, Result};
 pub use group::{GroupMember, MemberChanges, Members};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};

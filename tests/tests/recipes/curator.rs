@@ -2,7 +2,8 @@
 //! same paths. Curator's `InterProcessMutex` and our `Mutex` take turns, in both directions,
 //! and never hold the lock at once; Curator's `LeaderLatch` and ours elect exactly one
 //! leader among them and hand leadership over both ways; Curator's read/write lock and ours
-//! share readers and exclude writers; Curator's `DistributedAtomicLong`
+//! share readers and exclude writers; Curator's double barrier and ours enter and leave
+//! together; Curator's `DistributedAtomicLong`
 //! and our `AtomicLong` increment one counter without losing an update.
 //!
 //! Skipped (with a message) when javac/java or the Curator jars are missing, unless
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use zk_client::{Client, CreateMode, CreateOptions, Error};
-use zk_recipes::{AtomicLong, LeaderLatch, Mutex, ReadWriteLock, paths};
+use zk_recipes::{AtomicLong, DoubleBarrier, LeaderLatch, Mutex, ReadWriteLock, paths};
 use zk_testkit::wait_until;
 
 use crate::{WAIT, connect, start_server, within};
@@ -88,6 +89,7 @@ fn javac(out: &Path) {
         .arg(dir.join("CuratorMutexParticipant.java"))
         .arg(dir.join("CuratorLatchParticipant.java"))
         .arg(dir.join("CuratorCounterParticipant.java"))
+        .arg(dir.join("CuratorBarrierParticipant.java"))
         .status()
         .unwrap();
     assert!(status.success(), "javac in {} failed", dir.display());
@@ -622,4 +624,69 @@ async fn curator_and_rust_read_write_locks_share_readers_and_exclude_writers() {
         .await
         .unwrap();
     reader.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_and_rust_members_pass_one_double_barrier() {
+    if !java_ready() {
+        return;
+    }
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let path = "/xlang/barrier";
+    let mut java = Participant::spawn(
+        classes.path(),
+        "CuratorBarrierParticipant",
+        &[&cs, path, "3"],
+    );
+    java.expect("CONNECTED").await;
+    let ours: Vec<DoubleBarrier> = vec![
+        DoubleBarrier::new(&connect(&cs).await, path, 3).unwrap(),
+        DoubleBarrier::new(&connect(&cs).await, path, 3).unwrap(),
+    ];
+    // One of ours enters first and waits; Curator enters and waits too.
+    let first = tokio::spawn({
+        let b = ours[0].clone();
+        async move { b.enter().await.unwrap() }
+    });
+    let observer = connect(&cs).await;
+    wait_until(WAIT, "Curator's member and ours in", || {
+        let o = observer.clone();
+        async move { o.get_children(path).await.map(|c| c.len()).unwrap_or(0) == 2 }
+    })
+    .await;
+    assert!(!first.is_finished());
+    assert!(java.lines.try_recv().is_err(), "Curator must still wait");
+    // The third member opens it for all.
+    within("our second member to enter", ours[1].enter())
+        .await
+        .unwrap();
+    within("our first member to enter", first).await.unwrap();
+    java.expect("ENTERED").await;
+
+    // Ours leave first and wait for Curator's member.
+    let leaving: Vec<_> = ours
+        .iter()
+        .cloned()
+        .map(|b| tokio::spawn(async move { b.leave().await.unwrap() }))
+        .collect();
+    wait_until(WAIT, "only Curator's member left in", || {
+        let o = observer.clone();
+        async move {
+            o.get_children(path)
+                .await
+                .map(|c| c.iter().filter(|c| *c != "ready").count())
+                .unwrap_or(0)
+                == 1
+        }
+    })
+    .await;
+    assert!(leaving.iter().all(|t| !t.is_finished()));
+    java.send("go");
+    java.expect("LEFT").await;
+    for task in leaving {
+        within("our members to leave", task).await.unwrap();
+    }
+    java.finish().await;
 }

@@ -8,6 +8,7 @@
 
 mod atomic_long;
 mod curator;
+mod double_barrier;
 mod ensemble;
 mod group;
 mod leader_latch;

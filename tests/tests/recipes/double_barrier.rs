@@ -1,0 +1,132 @@
+//! `DoubleBarrier`: members enter together and leave together; a dead member does not block
+//! the others; a timed-out enter leaves no node.
+
+use std::time::Duration;
+
+use zk_client::Client;
+use zk_recipes::DoubleBarrier;
+use zk_testkit::{FaultProxy, wait_until};
+
+use crate::{WAIT, connect, connect_with, start_server, within};
+
+async fn member_nodes(observer: &Client, path: &str) -> usize {
+    match observer.get_children(path).await {
+        Ok(children) => children.iter().filter(|c| *c != "ready").count(),
+        Err(zk_client::Error::NoNode) => 0,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_enter_together_and_leave_together() {
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let observer = connect(&cs).await;
+    let path = "/barriers/double";
+    let mut barriers = Vec::new();
+    for _ in 0..3 {
+        barriers.push(DoubleBarrier::new(&connect(&cs).await, path, 3).unwrap());
+    }
+
+    // A timed-out attempt (too few members) leaves no node behind.
+    assert!(
+        !barriers[0]
+            .enter_timeout(Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    assert_eq!(member_nodes(&observer, path).await, 0);
+
+    let first_two: Vec<_> = barriers[..2]
+        .iter()
+        .cloned()
+        .map(|b| tokio::spawn(async move { b.enter().await.unwrap() }))
+        .collect();
+    wait_until(WAIT, "two members in", || {
+        let o = observer.clone();
+        async move { member_nodes(&o, path).await == 2 }
+    })
+    .await;
+    assert!(
+        first_two.iter().all(|t| !t.is_finished()),
+        "opened too early"
+    );
+    within("the third to enter", barriers[2].enter())
+        .await
+        .unwrap();
+    for task in first_two {
+        within("the others to enter", task).await.unwrap();
+    }
+    assert!(
+        observer
+            .exists("/barriers/double/ready")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Two leave; they wait for the third.
+    let first_two: Vec<_> = barriers[..2]
+        .iter()
+        .cloned()
+        .map(|b| tokio::spawn(async move { b.leave().await.unwrap() }))
+        .collect();
+    wait_until(WAIT, "two members out", || {
+        let o = observer.clone();
+        async move { member_nodes(&o, path).await == 1 }
+    })
+    .await;
+    assert!(first_two.iter().all(|t| !t.is_finished()), "left too early");
+    within("the third to leave", barriers[2].leave())
+        .await
+        .unwrap();
+    for task in first_two {
+        within("the others to leave", task).await.unwrap();
+    }
+    assert_eq!(member_nodes(&observer, path).await, 0);
+    assert!(
+        observer
+            .exists("/barriers/double/ready")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_dies_does_not_block_leaving() {
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let path = "/barriers/dying";
+    let doomed_client = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
+    let doomed = DoubleBarrier::new(&doomed_client, path, 3).unwrap();
+    let live: Vec<DoubleBarrier> = vec![
+        DoubleBarrier::new(&connect(&cs).await, path, 3).unwrap(),
+        DoubleBarrier::new(&connect(&cs).await, path, 3).unwrap(),
+    ];
+    let entering: Vec<_> = live
+        .iter()
+        .cloned()
+        .map(|b| tokio::spawn(async move { b.enter().await.unwrap() }))
+        .collect();
+    within("the doomed member to enter", doomed.enter())
+        .await
+        .unwrap();
+    for task in entering {
+        within("the live members to enter", task).await.unwrap();
+    }
+
+    // The doomed member's connection stalls past its session timeout while the others leave.
+    proxy.stall();
+    let leaving: Vec<_> = live
+        .iter()
+        .cloned()
+        .map(|b| tokio::spawn(async move { b.leave().await.unwrap() }))
+        .collect();
+    for task in leaving {
+        within("the live members to leave", task).await.unwrap();
+    }
+    let observer = connect(&cs).await;
+    assert_eq!(member_nodes(&observer, path).await, 0);
+}

@@ -28,6 +28,7 @@
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
 //! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
+//! | [`barrier`] | [`Barrier`] (Curator's `DistributedBarrier`) |
 //! | [`double_barrier`] | [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
@@ -52,6 +53,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod atomic_long;
+pub mod barrier;
 pub mod double_barrier;
 pub mod error;
 pub mod group;
@@ -63,6 +65,7 @@ pub mod rw_lock;
 pub mod shared_count;
 
 pub use atomic_long::AtomicLong;
+pub use barrier::Barrier;
 pub use double_barrier::DoubleBarrier;
 pub use error::{Error, Result};
 pub use group::{GroupMember, MemberChanges, Members};

@@ -1,10 +1,10 @@
 //! `DoubleBarrier`: members enter together and leave together; a dead member does not block
-//! the others; a timed-out enter leaves no node.
+//! the others; a timed-out enter leaves no node. `Barrier`: waiters held until removal.
 
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_recipes::DoubleBarrier;
+use zk_recipes::{Barrier, DoubleBarrier};
 use zk_testkit::{FaultProxy, wait_until};
 
 use crate::{WAIT, connect, connect_with, start_server, within};
@@ -129,4 +129,40 @@ async fn a_member_that_dies_does_not_block_leaving() {
     }
     let observer = connect(&cs).await;
     assert_eq!(member_nodes(&observer, path).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_barrier_holds_waiters_until_removed() {
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let gate = Barrier::new(&connect(&cs).await, "/barriers/simple/gate").unwrap();
+    // Down: no wait.
+    within("an open gate", gate.wait()).await.unwrap();
+    gate.set().await.unwrap();
+    gate.set().await.unwrap();
+    assert!(gate.is_set().await.unwrap());
+    assert!(!gate.wait_timeout(Duration::from_millis(200)).await.unwrap());
+    let mut waiters = Vec::new();
+    for _ in 0..3 {
+        let b = Barrier::new(&connect(&cs).await, "/barriers/simple/gate").unwrap();
+        waiters.push(tokio::spawn(async move { b.wait().await.unwrap() }));
+    }
+    wait_until(WAIT, "three waiters watching the gate", || {
+        let server = &server;
+        async move {
+            crate::watches_by_session(server)
+                .await
+                .values()
+                .filter(|paths| paths.iter().any(|p| p == "/barriers/simple/gate"))
+                .count()
+                == 3
+        }
+    })
+    .await;
+    assert!(waiters.iter().all(|w| !w.is_finished()));
+    gate.remove().await.unwrap();
+    for waiter in waiters {
+        within("the waiters to pass", waiter).await.unwrap();
+    }
+    gate.remove().await.unwrap();
 }

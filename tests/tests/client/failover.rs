@@ -6,9 +6,24 @@ use std::time::Duration;
 use zk_client::{
     CreateMode, CreateOptions, Error, EventType, KeeperState, LostReason, SessionState,
 };
-use zk_testkit::{ApacheConfig, ApacheEnsemble, Direction, FaultProxy, wait_until};
+use zk_testkit::{
+    ApacheConfig, ApacheEnsemble, Direction, FaultProxy, ServerKind, ServerOptions, wait_until,
+};
 
 use crate::{WAIT, connect, connect_with, start_server, wait_state, within};
+
+// The tests with an ensemble (`killing_the_connected_member_fails_over_to_another`,
+// `read_only_session_while_the_quorum_is_lost`) are Apache-only: zk-server-lite is
+// standalone (no quorum yet) and has no read-only mode.
+for_each_server!(
+    cut_connection_reattaches_the_same_session_and_rearms_watches,
+    stall_past_the_session_timeout_loses_the_session,
+    close_and_drop_end_the_session_on_the_server,
+    requests_wait_for_a_connection_at_most_the_request_timeout,
+    rejected_credentials_end_the_session_with_auth_failed,
+    many_watches_are_restored_in_batches,
+    an_idle_session_outlives_its_timeout,
+);
 
 fn ephemeral() -> CreateOptions {
     CreateOptions::new(CreateMode::Ephemeral)
@@ -18,9 +33,8 @@ fn persistent() -> CreateOptions {
     CreateOptions::new(CreateMode::Persistent)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cut_connection_reattaches_the_same_session_and_rearms_watches() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn cut_connection_reattaches_the_same_session_and_rearms_watches(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(20)).await;
     let direct = connect(&server.connect_string()).await;
@@ -113,9 +127,8 @@ async fn cut_connection_reattaches_the_same_session_and_rearms_watches() {
     assert_eq!(direct.exists("/eph").await.unwrap(), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stall_past_the_session_timeout_loses_the_session() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn stall_past_the_session_timeout_loses_the_session(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(2)).await;
     let direct = connect(&server.connect_string()).await;
@@ -151,9 +164,8 @@ async fn stall_past_the_session_timeout_loses_the_session() {
     assert_eq!(within("end of state changes", changes.next()).await, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_and_drop_end_the_session_on_the_server() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn close_and_drop_end_the_session_on_the_server(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let direct = connect(&server.connect_string()).await;
 
     let client = connect(&server.connect_string()).await;
@@ -189,6 +201,7 @@ async fn close_and_drop_end_the_session_on_the_server() {
     .await;
 }
 
+/// Apache-only: needs a three-member ensemble (zk-server-lite has no quorum yet).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_connected_member_fails_over_to_another() {
     zk_testkit::init_tracing();
@@ -248,9 +261,8 @@ async fn killing_the_connected_member_fails_over_to_another() {
     client.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_wait_for_a_connection_at_most_the_request_timeout() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn requests_wait_for_a_connection_at_most_the_request_timeout(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let client = zk_client::Client::builder(proxy.addr().to_string())
         .session_timeout(Duration::from_secs(30))
@@ -277,9 +289,8 @@ async fn requests_wait_for_a_connection_at_most_the_request_timeout() {
     client.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rejected_credentials_end_the_session_with_auth_failed() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn rejected_credentials_end_the_session_with_auth_failed(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let client = connect(&server.connect_string()).await;
     let (_, watcher) = client.exists_watch("/w").await.unwrap();
     let mut changes = client.state_changes();
@@ -302,6 +313,9 @@ async fn rejected_credentials_end_the_session_with_auth_failed() {
 /// quorum is lost (and the servers need `localSessionsEnabled=true`). Such a session is local to the read-only server: when the quorum is back
 /// it cannot be re-attached, and the client reports it expired (the Java client would open a
 /// new session silently instead).
+///
+/// Apache-only: needs an ensemble that loses its quorum, and read-only mode (zk-server-lite
+/// has neither).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_session_while_the_quorum_is_lost() {
     zk_testkit::init_tracing();
@@ -346,9 +360,8 @@ async fn read_only_session_while_the_quorum_is_lost() {
     assert_eq!(state, SessionState::Lost(LostReason::Expired));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_watches_are_restored_in_batches() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn many_watches_are_restored_in_batches(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(30)).await;
     let direct = connect(&server.connect_string()).await;
@@ -396,9 +409,8 @@ async fn many_watches_are_restored_in_batches() {
     client.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_session_outlives_its_timeout() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn an_idle_session_outlives_its_timeout(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let client = connect_with(&server.connect_string(), Duration::from_secs(3)).await;
     let direct = connect(&server.connect_string()).await;
     client.create("/idle", b"", &ephemeral()).await.unwrap();

@@ -1,31 +1,68 @@
-//! zk-client against real Apache ZooKeeper 3.8 (booted by the test kit), through the fault
-//! proxy where a test needs faults, plus in-process fake servers for protocol abuse.
+//! zk-client against a real server, through the fault proxy where a test needs faults, plus
+//! in-process fake servers for protocol abuse.
+//!
+//! One suite, parameterised by server: each test body is an `async fn name(kind: ServerKind)`
+//! and `for_each_server!` instantiates it twice, as `<file>::apache::name` (Apache
+//! ZooKeeper 3.8 from the Debian jars) and `<file>::lite::name` (zk-server-lite, in-process),
+//! so the same assertions run against both. `cargo test -p zk-testkit --test client lite::`
+//! runs the zk-server-lite half. The few tests that need what only Apache offers here (a
+//! three-member ensemble) are plain Apache tests and say so.
 //!
 //! Every wait is bounded and event-driven: a state change, a watch event, or a condition
 //! polled with [`zk_testkit::wait_until`]; nothing sleeps to let things settle.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::Future;
+use std::time::Duration;
+
+use zk_client::{Client, SessionState, StateChanges};
+use zk_testkit::{ServerKind, ServerOptions, TestServer, init_tracing};
+
+/// Generous bound for anything on a slow, loaded 2-core machine.
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
+
+/// Instantiates each listed `async fn name(kind: ServerKind)` once per server, as
+/// `apache::name` and `lite::name` (multi-threaded tokio tests). Attributes written as
+/// `#[lite(...)]` before a name apply to the zk-server-lite instance only (e.g. an `ignore`
+/// naming a known server bug).
+macro_rules! for_each_server {
+    ($( $(#[lite($lite_attr:meta)])* $name:ident ),* $(,)?) => {
+        /// The tests against Apache ZooKeeper 3.8.
+        mod apache {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(zk_testkit::ServerKind::Apache).await;
+                }
+            )*
+        }
+
+        /// The same tests against zk-server-lite.
+        mod lite {
+            $(
+                $(#[$lite_attr])*
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(zk_testkit::ServerKind::Lite).await;
+                }
+            )*
+        }
+    };
+}
+
+// After the macro: the modules use it by textual scope.
 mod failover;
 mod fake_server;
 mod ops;
 mod watches;
 
-use std::future::Future;
-use std::time::Duration;
-
-use zk_client::{Client, SessionState, StateChanges};
-use zk_testkit::{ApacheConfig, ApacheServer, init_tracing};
-
-/// Generous bound for anything on a slow, loaded 2-core machine.
-pub(crate) const WAIT: Duration = Duration::from_secs(60);
-
-/// Starts a standalone Apache ZooKeeper with `config`.
-pub(crate) async fn start_server(config: ApacheConfig) -> ApacheServer {
+/// Starts a standalone server of `kind` with `options`.
+pub(crate) async fn start_server(kind: ServerKind, options: ServerOptions) -> TestServer {
     init_tracing();
-    match ApacheServer::start_with(config).await {
+    match TestServer::start(kind, &options).await {
         Ok(server) => server,
-        Err(e) => panic!("cannot start Apache ZooKeeper: {e}"),
+        Err(e) => panic!("cannot start {kind}: {e}"),
     }
 }
 

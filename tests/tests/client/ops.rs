@@ -5,17 +5,24 @@ use std::time::Duration;
 use futures::future::join_all;
 use zk_client::proto::records::{Acl, Id};
 use zk_client::{CreateMode, CreateOptions, Error, Op, OpResult, Perms, ReadOp, ReadResult};
-use zk_testkit::ApacheConfig;
+use zk_testkit::{ServerKind, ServerOptions};
 
 use crate::{connect, start_server, within};
+
+for_each_server!(
+    every_operation_and_its_errors,
+    multi_is_atomic_and_reports_the_failing_op,
+    chroot_applies_everywhere,
+    ten_thousand_pipelined_requests_complete_in_order,
+    data_over_the_limit_fails_cleanly,
+);
 
 fn opts(mode: CreateMode) -> CreateOptions {
     CreateOptions::new(mode)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_operation_and_its_errors() {
-    let server = start_server(ApacheConfig::new().extended_types(true)).await;
+async fn every_operation_and_its_errors(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new().extended_types(true)).await;
     let client = connect(&server.connect_string()).await;
     let persistent = opts(CreateMode::Persistent);
 
@@ -167,9 +174,8 @@ async fn every_operation_and_its_errors() {
     assert_eq!(client.exists("/").await, Err(Error::Closed));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multi_is_atomic_and_reports_the_failing_op() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn multi_is_atomic_and_reports_the_failing_op(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let client = connect(&server.connect_string()).await;
     let persistent = opts(CreateMode::Persistent);
     client.create("/m", b"0", &persistent).await.unwrap();
@@ -267,9 +273,8 @@ async fn multi_is_atomic_and_reports_the_failing_op() {
     assert_eq!(client.exists("/m/e").await.unwrap(), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chroot_applies_everywhere() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn chroot_applies_everywhere(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let root = connect(&server.connect_string()).await;
     let persistent = opts(CreateMode::Persistent);
     root.create("/app", b"", &persistent).await.unwrap();
@@ -307,9 +312,8 @@ async fn chroot_applies_everywhere() {
     assert_eq!(event.event_type, zk_client::EventType::NodeDataChanged);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_pipelined_requests_complete_in_order() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn ten_thousand_pipelined_requests_complete_in_order(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let client = connect(&server.connect_string()).await;
     client
         .create("/p", b"", &opts(CreateMode::Persistent))
@@ -330,9 +334,8 @@ async fn ten_thousand_pipelined_requests_complete_in_order() {
     assert_eq!(&data[..], &9_999i32.to_be_bytes());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn data_over_the_limit_fails_cleanly() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn data_over_the_limit_fails_cleanly(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let client = connect(&server.connect_string()).await;
     let big = vec![7u8; 1024 * 1024 + 1];
     assert!(matches!(

@@ -1,17 +1,22 @@
 //! Watch semantics per operation, as Apache ZooKeeper defines them.
 
 use zk_client::{AddWatchMode, CreateMode, CreateOptions, Error, EventType, WatcherType};
-use zk_testkit::ApacheConfig;
+use zk_testkit::{ServerKind, ServerOptions};
 
 use crate::{connect, start_server, within};
+
+for_each_server!(
+    one_shot_watches_follow_apache_semantics,
+    persistent_and_recursive_watches_are_streams,
+    watch_changes_streams_every_change_in_both_modes,
+);
 
 fn persistent() -> CreateOptions {
     CreateOptions::new(CreateMode::Persistent)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_shot_watches_follow_apache_semantics() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn one_shot_watches_follow_apache_semantics(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let client = connect(&server.connect_string()).await;
     let writer = connect(&server.connect_string()).await;
 
@@ -104,9 +109,8 @@ async fn one_shot_watches_follow_apache_semantics() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn persistent_and_recursive_watches_are_streams() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn persistent_and_recursive_watches_are_streams(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let client = connect(&server.connect_string()).await;
     let other = connect(&server.connect_string()).await;
     let writer = connect(&server.connect_string()).await;
@@ -172,9 +176,8 @@ async fn persistent_and_recursive_watches_are_streams() {
     assert_eq!(within("end of stream", tree.next()).await, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_changes_streams_every_change_in_both_modes() {
-    let server = start_server(ApacheConfig::new()).await;
+async fn watch_changes_streams_every_change_in_both_modes(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
     let client = connect(&server.connect_string()).await;
     let writer = connect(&server.connect_string()).await;
     for legacy in [false, true] {

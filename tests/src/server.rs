@@ -67,6 +67,10 @@ pub struct ServerOptions {
     pub extended_types: bool,
     /// The super user's digest id, `super:<base64 sha1>`.
     pub super_digest: Option<String>,
+    /// Keep zk-server-lite's data (log and snapshots, fsynced) in a temporary directory, so
+    /// that [`TestServer::restart`] brings back the same znodes and sessions, as Apache
+    /// does. Default off: in memory. Apache always keeps a data directory.
+    pub durable: bool,
 }
 
 impl Default for ServerOptions {
@@ -78,6 +82,7 @@ impl Default for ServerOptions {
             max_session_timeout: apache.max_session_timeout,
             extended_types: apache.extended_types,
             super_digest: apache.super_digest,
+            durable: false,
         }
     }
 }
@@ -113,6 +118,12 @@ impl ServerOptions {
         self
     }
 
+    /// Sets [`durable`](Self::durable).
+    pub fn durable(mut self, on: bool) -> Self {
+        self.durable = on;
+        self
+    }
+
     /// These settings as an Apache configuration (everything else at its default).
     pub fn apache_config(&self) -> ApacheConfig {
         let mut config = ApacheConfig::new()
@@ -123,7 +134,8 @@ impl ServerOptions {
         config
     }
 
-    /// These settings as a zk-server-lite builder (in memory, on `127.0.0.1:0`).
+    /// These settings as a zk-server-lite builder (on `127.0.0.1:0`, in memory: the caller
+    /// adds a data dir for [`durable`](Self::durable)).
     pub fn lite_builder(&self) -> zk_server_lite::ServerBuilder {
         let tick = millis(self.tick_time).max(1);
         let min = self.min_session_timeout.map_or(2 * tick, millis);
@@ -156,8 +168,12 @@ pub enum TestServerError {
 
 enum Inner {
     Apache(ApacheServer),
-    // `None` while stopped.
-    Lite(Option<zk_server_lite::Server>),
+    Lite {
+        // `None` while stopped.
+        server: Option<zk_server_lite::Server>,
+        // Declared after the server: removed once it has stopped.
+        data_dir: Option<tempfile::TempDir>,
+    },
 }
 
 /// One standalone server of either [`ServerKind`]; stopped (the JVM killed, the in-process
@@ -189,8 +205,19 @@ impl TestServer {
                 (server.addr(), Inner::Apache(server))
             }
             ServerKind::Lite => {
-                let server = options.lite_builder().start().await?;
-                (server.addr(), Inner::Lite(Some(server)))
+                let data_dir = if options.durable {
+                    Some(
+                        tempfile::Builder::new()
+                            .prefix("zk-testkit-lite-")
+                            .tempdir()?,
+                    )
+                } else {
+                    None
+                };
+                let server = lite_builder(options, data_dir.as_ref()).start().await?;
+                let addr = server.addr();
+                let server = Some(server);
+                (addr, Inner::Lite { server, data_dir })
             }
         };
         Ok(TestServer {
@@ -234,7 +261,7 @@ impl TestServer {
     async fn shut_down(&mut self) -> Result<(), TestServerError> {
         match &mut self.inner {
             Inner::Apache(server) => server.stop().await?,
-            Inner::Lite(server) => {
+            Inner::Lite { server, .. } => {
                 if let Some(server) = server.take() {
                     server.stop().await;
                 }
@@ -245,13 +272,13 @@ impl TestServer {
 
     /// Stops the server if running, then starts it again on the same address.
     ///
-    /// Apache keeps its data directory (sessions and znodes survive); zk-server-lite runs
-    /// in memory and comes back empty.
+    /// Apache keeps its data directory (sessions and znodes survive), and so does a
+    /// [`durable`](ServerOptions::durable) zk-server-lite; an in-memory one comes back empty.
     pub async fn restart(&mut self) -> Result<(), TestServerError> {
         match &mut self.inner {
             Inner::Apache(server) => server.restart().await?,
-            Inner::Lite(server) => {
-                let builder = self.options.lite_builder().listen(self.addr);
+            Inner::Lite { server, data_dir } => {
+                let builder = lite_builder(&self.options, data_dir.as_ref()).listen(self.addr);
                 if let Some(old) = server.take() {
                     old.stop().await;
                 }
@@ -265,15 +292,26 @@ impl TestServer {
     pub fn as_apache(&self) -> Option<&ApacheServer> {
         match &self.inner {
             Inner::Apache(server) => Some(server),
-            Inner::Lite(_) => None,
+            Inner::Lite { .. } => None,
         }
     }
 
     /// The zk-server-lite server (with its fault controls), if this is one and it runs.
     pub fn as_lite(&self) -> Option<&zk_server_lite::Server> {
         match &self.inner {
-            Inner::Lite(server) => server.as_ref(),
+            Inner::Lite { server, .. } => server.as_ref(),
             Inner::Apache(_) => None,
         }
+    }
+}
+
+fn lite_builder(
+    options: &ServerOptions,
+    data_dir: Option<&tempfile::TempDir>,
+) -> zk_server_lite::ServerBuilder {
+    let builder = options.lite_builder();
+    match data_dir {
+        Some(dir) => builder.data_dir(dir.path()),
+        None => builder,
     }
 }

@@ -23,6 +23,7 @@ for_each_server!(
     rejected_credentials_end_the_session_with_auth_failed,
     many_watches_are_restored_in_batches,
     an_idle_session_outlives_its_timeout,
+    server_restart_keeps_the_session_and_its_watches,
 );
 
 fn ephemeral() -> CreateOptions {
@@ -425,4 +426,42 @@ async fn an_idle_session_outlives_its_timeout(kind: ServerKind) {
     let stat = direct.exists("/idle").await.unwrap().unwrap();
     assert_eq!(stat.ephemeral_owner, client.session_id());
     client.close().await;
+}
+
+async fn server_restart_keeps_the_session_and_its_watches(kind: ServerKind) {
+    // Durable: zk-server-lite keeps a data dir like Apache does, so both restart on the
+    // same data.
+    let mut server = start_server(kind, ServerOptions::new().durable(true)).await;
+    let client = connect_with(&server.connect_string(), Duration::from_secs(20)).await;
+    let session = client.session_id();
+    client
+        .create("/kept", b"data", &persistent())
+        .await
+        .unwrap();
+    client.create("/eph", b"", &ephemeral()).await.unwrap();
+    let (_, _, watcher) = client.get_data_watch("/kept").await.unwrap();
+    let mut changes = client.state_changes();
+
+    within("the restart", server.restart()).await.unwrap();
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+    // The session, its ephemeral node and the data outlived the server process.
+    assert_eq!(client.session_id(), session);
+    let (data, _) = client.get_data("/kept").await.unwrap();
+    assert_eq!(&data[..], b"data");
+    let direct = connect(&server.connect_string()).await;
+    let stat = direct.exists("/eph").await.unwrap().unwrap();
+    assert_eq!(stat.ephemeral_owner, session);
+    // The watch was re-armed on the new server and fires for a change made there.
+    direct.set_data("/kept", b"after", None).await.unwrap();
+    let event = within("the re-armed watch", watcher).await;
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeDataChanged, "/kept")
+    );
+    client.close().await;
+    assert_eq!(direct.exists("/eph").await.unwrap(), None);
 }

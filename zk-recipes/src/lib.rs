@@ -24,6 +24,7 @@
 //! | [`paths`] | protected names, Curator's ordering, parent creation, protected sequential create |
 //! | [`lock`] | [`Mutex`] (Curator's `InterProcessMutex`), [`LockGuard`], [`FencingToken`] |
 //! | [`rw_lock`] | [`ReadWriteLock`] (Curator's `InterProcessReadWriteLock`) |
+//! | [`semaphore`] | [`Semaphore`], [`Lease`] (Curator's `InterProcessSemaphoreV2`) |
 //! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
@@ -62,6 +63,7 @@ pub mod lock;
 pub mod paths;
 pub mod policy;
 pub mod rw_lock;
+pub mod semaphore;
 pub mod shared_count;
 
 pub use atomic_long::AtomicLong;
@@ -73,5 +75,6 @@ pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Pa
 pub use lock::{FencingToken, LockGuard, Mutex};
 pub use policy::{ErrorPolicy, LossReason};
 pub use rw_lock::ReadWriteLock;
+pub use semaphore::{Lease, Semaphore};
 pub use shared_count::{SharedCount, SharedCountChanges, VersionedValue};
 pub use zk_client as client;

@@ -279,13 +279,13 @@ impl Mutex {
 }
 
 /// A contender node in the making; removes itself unless disarmed.
-struct Contender {
-    client: Client,
-    parent: String,
-    id: ProtectedId,
+pub(crate) struct Contender {
+    pub(crate) client: Client,
+    pub(crate) parent: String,
+    pub(crate) id: ProtectedId,
     /// Our node, once the create's reply arrived.
-    node: Option<String>,
-    armed: bool,
+    pub(crate) node: Option<String>,
+    pub(crate) armed: bool,
 }
 
 impl Contender {
@@ -303,7 +303,18 @@ impl Contender {
         }
     }
 
-    async fn cleanup(&mut self) {
+    /// A contender under `parent` with a fresh protection id.
+    pub(crate) fn new(client: &Client, parent: &str) -> Contender {
+        Contender {
+            client: client.clone(),
+            parent: parent.to_owned(),
+            id: ProtectedId::new(),
+            node: None,
+            armed: true,
+        }
+    }
+
+    pub(crate) async fn cleanup(&mut self) {
         self.armed = false;
         if let Err(e) = self.cleanup_future().await {
             tracing::warn!(error = %e, parent = %self.parent, "could not remove our lock contender");

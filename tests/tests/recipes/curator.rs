@@ -3,7 +3,8 @@
 //! and never hold the lock at once; Curator's `LeaderLatch` and ours elect exactly one
 //! leader among them and hand leadership over both ways; Curator's read/write lock and ours
 //! share readers and exclude writers; Curator's double barrier and ours enter and leave
-//! together; Curator's `DistributedAtomicLong`
+//! together; Curator's `InterProcessSemaphoreV2` and our `Semaphore` share the leases;
+//! Curator's `DistributedAtomicLong`
 //! and our `AtomicLong` increment one counter without losing an update.
 //!
 //! Skipped (with a message) when javac/java or the Curator jars are missing, unless
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use zk_client::{Client, CreateMode, CreateOptions, Error};
-use zk_recipes::{AtomicLong, DoubleBarrier, LeaderLatch, Mutex, ReadWriteLock, paths};
+use zk_recipes::{AtomicLong, DoubleBarrier, LeaderLatch, Mutex, ReadWriteLock, Semaphore, paths};
 use zk_testkit::wait_until;
 
 use crate::{WAIT, connect, start_server, within};
@@ -689,4 +690,48 @@ async fn curator_and_rust_members_pass_one_double_barrier() {
         within("our members to leave", task).await.unwrap();
     }
     java.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_and_rust_share_semaphore_leases() {
+    if !java_ready() {
+        return;
+    }
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let client = connect(&cs).await;
+    let path = "/xlang/semaphore";
+    let semaphore = Semaphore::new(&client, path, 2).unwrap();
+
+    // Curator holds one of the two leases; we can take the other, not a third.
+    let mut java = Participant::spawn(
+        classes.path(),
+        "CuratorMutexParticipant",
+        &[&cs, path, "lease", "2"],
+    );
+    let java_node = java.expect("HELD").await;
+    assert!(
+        paths::normalize(&java_node).starts_with("lease-"),
+        "{java_node}"
+    );
+    let ours = within("our lease", semaphore.acquire()).await.unwrap();
+    assert_eq!(semaphore.participants().await.unwrap().len(), 2);
+    let waiting = tokio::spawn({
+        let semaphore = semaphore.clone();
+        async move { semaphore.acquire().await.unwrap() }
+    });
+    wait_until(WAIT, "a third lease node waiting", || {
+        let s = semaphore.clone();
+        async move { s.participants().await.unwrap().len() == 3 }
+    })
+    .await;
+    assert!(!waiting.is_finished());
+    // Curator returns its lease: our waiter gets it.
+    java.send("go");
+    java.expect("DONE").await;
+    java.finish().await;
+    let second = within("the freed lease", waiting).await.unwrap();
+    ours.release().await.unwrap();
+    second.release().await.unwrap();
 }

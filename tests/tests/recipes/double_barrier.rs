@@ -143,19 +143,23 @@ async fn a_barrier_holds_waiters_until_removed() {
     assert!(gate.is_set().await.unwrap());
     assert!(!gate.wait_timeout(Duration::from_millis(200)).await.unwrap());
     let mut waiters = Vec::new();
+    let mut sessions = Vec::new();
     for _ in 0..3 {
-        let b = Barrier::new(&connect(&cs).await, "/barriers/simple/gate").unwrap();
+        let client = connect(&cs).await;
+        sessions.push(client.session_id());
+        let b = Barrier::new(&client, "/barriers/simple/gate").unwrap();
         waiters.push(tokio::spawn(async move { b.wait().await.unwrap() }));
     }
-    wait_until(WAIT, "three waiters watching the gate", || {
+    wait_until(WAIT, "the three waiters watching the gate", || {
         let server = &server;
+        let sessions = &sessions;
         async move {
-            crate::watches_by_session(server)
-                .await
-                .values()
-                .filter(|paths| paths.iter().any(|p| p == "/barriers/simple/gate"))
-                .count()
-                == 3
+            let watches = crate::watches_by_session(server).await;
+            sessions.iter().all(|id| {
+                watches
+                    .get(id)
+                    .is_some_and(|paths| paths.iter().any(|p| p == "/barriers/simple/gate"))
+            })
         }
     })
     .await;

@@ -15,6 +15,7 @@ mod leader_latch;
 mod lock;
 mod protected;
 mod rw_lock;
+mod semaphore;
 mod server_lite;
 mod shared_count;
 

@@ -2,6 +2,10 @@
 //
 // Usage: CuratorMutexParticipant <connect> <lockPath> loop <holderPath> <counterPath> <rounds>
 //        CuratorMutexParticipant <connect> <lockPath> hold [mutex|read|write]
+//        CuratorMutexParticipant <connect> <semaphorePath> lease <maxLeases>
+//
+// "lease": like "hold", with one lease of an InterProcessSemaphoreV2 (prints "HELD <lease
+// node>").
 //
 // "hold": prints "CONNECTED", acquires the lock (an InterProcessMutex, or the read or write
 // lock of an InterProcessReadWriteLock on <lockPath>), prints "HELD <our lock node>", waits for a
@@ -18,6 +22,8 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.data.Stat;
@@ -33,6 +39,18 @@ public class CuratorMutexParticipant {
             client.blockUntilConnected();
             System.out.println("CONNECTED");
             System.out.flush();
+            if (mode.equals("lease")) {
+                InterProcessSemaphoreV2 semaphore =
+                    new InterProcessSemaphoreV2(client, lockPath, Integer.parseInt(args[3]));
+                Lease lease = semaphore.acquire();
+                System.out.println("HELD " + lease.getNodeName());
+                System.out.flush();
+                new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+                semaphore.returnLease(lease);
+                System.out.println("DONE");
+                System.out.flush();
+                return;
+            }
             InterProcessMutex mutex = new InterProcessMutex(client, lockPath);
             if (mode.equals("hold")) {
                 String kind = args.length > 3 ? args[3] : "mutex";

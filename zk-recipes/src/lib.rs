@@ -34,6 +34,12 @@
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
 //!
+//! Not there yet: the distributed queues, Curator's `LeaderSelector` node layout (use
+//! [`LeaderLatch::run_while_leader`] for "run while leader"), node and tree caches.
+//!
+//! The integration tests (`cargo test -p zk-testkit --test recipes`) run every recipe against
+//! Apache ZooKeeper 3.8, and Curator 5.4 Java participants beside ours on the same paths.
+//!
 //! ```no_run
 //! use zk_recipes::{LeaderLatch, Mutex};
 //!

@@ -218,7 +218,11 @@ fn write_response(op: OpCode, body: &TxnBody, result: TxnResult) -> Result<Respo
                 .zip(ops.iter())
                 .map(|(r, (op, _))| match r {
                     TxnResult::Created { path, stat } => {
-                        if *op == OpCode::Create {
+                        // Apache's MultiOperationRecord reads create and create2 alike
+                        // as `Op.create`, whose type is create unless the mode is a
+                        // container or TTL: inside a multi a create2 is answered like a
+                        // create, with the path only (3.8 and 3.9 alike).
+                        if matches!(*op, OpCode::Create | OpCode::Create2) {
                             MultiResult::Create(CreateResponse { path })
                         } else {
                             MultiResult::Create2(Create2Response { path, stat })

@@ -646,6 +646,12 @@ fn multi_all_or_nothing() {
                 path: "/m/a/s-0000000000".into(),
                 version: -1,
             }),
+            MultiOp::CreateContainer(CreateRequest {
+                path: "/m/a/box".into(),
+                data: None,
+                acl: OPEN_ACL_UNSAFE.clone(),
+                flags: 4,
+            }),
         ],
     });
     let before = h.core.last_zxid();
@@ -654,16 +660,23 @@ fn multi_all_or_nothing() {
     };
     assert_eq!(h.core.last_zxid(), before + 1);
     let types: Vec<OpCode> = r.results.iter().map(|r| r.op_code()).collect();
+    // As Apache (its MultiOperationRecord reads create2 as a plain create): a create2
+    // inside a multi gets a create result (path only); a container create gets its stat.
     assert_eq!(
         types,
         vec![
             OpCode::Create,
-            OpCode::Create2,
+            OpCode::Create,
             OpCode::SetData,
             OpCode::Check,
-            OpCode::Delete
+            OpCode::Delete,
+            OpCode::Create2,
         ]
     );
+    let MultiResult::Create2(container) = &r.results[5] else {
+        panic!()
+    };
+    assert_eq!(container.stat.czxid, before + 1);
     let MultiResult::SetData(sd) = &r.results[2] else {
         panic!()
     };

@@ -31,10 +31,11 @@
 //! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
 //! | [`barrier`] | [`Barrier`] (Curator's `DistributedBarrier`) |
 //! | [`double_barrier`] | [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`) |
+//! | [`queue`] | [`DistributedQueue`], [`DistributedPriorityQueue`], [`LeasedItem`] (Curator's queues, `lockPath` mode) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
 //!
-//! Not there yet: the distributed queues, Curator's `LeaderSelector` node layout (use
+//! Not there yet: Curator's `LeaderSelector` node layout (use
 //! [`LeaderLatch::run_while_leader`] for "run while leader"), node and tree caches.
 //!
 //! The integration tests (`cargo test -p zk-testkit --test recipes`) run every recipe against
@@ -68,6 +69,7 @@ pub mod leader_latch;
 pub mod lock;
 pub mod paths;
 pub mod policy;
+pub mod queue;
 pub mod rw_lock;
 pub mod semaphore;
 pub mod shared_count;
@@ -80,6 +82,7 @@ pub use group::{GroupMember, MemberChanges, Members};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
 pub use lock::{FencingToken, LockGuard, Mutex};
 pub use policy::{ErrorPolicy, LossReason};
+pub use queue::{DistributedPriorityQueue, DistributedQueue, LeasedItem};
 pub use rw_lock::ReadWriteLock;
 pub use semaphore::{Lease, Semaphore};
 pub use shared_count::{SharedCount, SharedCountChanges, VersionedValue};

@@ -14,6 +14,7 @@ mod group;
 mod leader_latch;
 mod lock;
 mod protected;
+mod queue;
 mod rw_lock;
 mod semaphore;
 mod server_lite;

@@ -1,0 +1,231 @@
+//! Distributed queues: FIFO order, Curator's item names, blocking takes woken by puts,
+//! priority order, N producers × M consumers with every item delivered exactly once (lease
+//! mode), and a consumer whose session expires mid-item: its item goes to another consumer
+//! and nothing is lost. On Apache ZooKeeper and on zk-server-lite.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use zk_recipes::{DistributedPriorityQueue, DistributedQueue, Error};
+use zk_testkit::FaultProxy;
+
+use crate::{connect, connect_with, start_server, within};
+
+async fn start_lite() -> zk_server_lite::Server {
+    zk_testkit::init_tracing();
+    zk_server_lite::Server::builder().start().await.unwrap()
+}
+
+/// One consumer sees the puts in order; names are Curator's; a blocked take wakes on a put.
+async fn fifo(cs: &str) {
+    let client = connect(cs).await;
+    let queue = DistributedQueue::new(&client, "/queues/fifo").unwrap();
+    for i in 0..10 {
+        let path = queue.put(format!("item-{i}").as_bytes()).await.unwrap();
+        assert!(path.starts_with("/queues/fifo/queue-"), "{path}");
+    }
+    assert_eq!(queue.items().await.unwrap().len(), 10);
+    for i in 0..10 {
+        let data = within("a take", queue.take()).await.unwrap();
+        assert_eq!(data, format!("item-{i}").as_bytes());
+    }
+    assert_eq!(
+        queue
+            .take_timeout(Duration::from_millis(200))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let consumer = connect(cs).await;
+    let waiting = {
+        let queue = DistributedQueue::new(&consumer, "/queues/fifo").unwrap();
+        tokio::spawn(async move { queue.take().await })
+    };
+    queue.put(b"late").await.unwrap();
+    assert_eq!(
+        within("the woken take", waiting).await.unwrap().unwrap(),
+        b"late"
+    );
+    assert!(queue.items().await.unwrap().is_empty());
+}
+
+/// Lower priorities first, equal ones in put order; names carry Curator's priority encoding.
+async fn priority(cs: &str) {
+    let client = connect(cs).await;
+    let queue = DistributedPriorityQueue::new(&client, "/queues/prio").unwrap();
+    for (data, p) in [("p5", 5), ("m1a", -1), ("p3", 3), ("z0", 0), ("m1b", -1)] {
+        queue.put(data.as_bytes(), p).await.unwrap();
+    }
+    let names = queue.queue().items().await.unwrap();
+    assert!(names[0].starts_with("queue-0FFFFFFFF"), "{names:?}");
+    assert!(names[4].starts_with("queue-100000005"), "{names:?}");
+    for want in ["m1a", "m1b", "z0", "p3", "p5"] {
+        let data = within("a take", queue.queue().take()).await.unwrap();
+        assert_eq!(data, want.as_bytes());
+    }
+}
+
+/// Producers × consumers in lease mode: every item exactly once.
+async fn exactly_once(cs: &str, producers: usize, consumers: usize, per_producer: usize) {
+    let path = "/queues/work";
+    let locks = "/queues/work-locks";
+    let total = producers * per_producer;
+    let seen: Arc<Mutex<HashMap<Vec<u8>, usize>>> = Arc::default();
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for c in 0..consumers {
+        let client = connect(cs).await;
+        let seen = seen.clone();
+        let done_tx = done_tx.clone();
+        let mut done_rx = done_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
+            loop {
+                let item = tokio::select! {
+                    item = queue.take_leased() => item.unwrap(),
+                    _ = done_rx.wait_for(|d| *d) => break,
+                };
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    *seen.entry(item.data().to_vec()).or_default() += 1;
+                    seen.values().sum::<usize>()
+                };
+                item.complete().await.unwrap();
+                if n == total {
+                    done_tx.send_replace(true);
+                }
+            }
+            tracing::info!(consumer = c, "consumer done");
+            client.close().await;
+        }));
+    }
+    for p in 0..producers {
+        let client = connect(cs).await;
+        tasks.push(tokio::spawn(async move {
+            let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
+            for i in 0..per_producer {
+                queue.put(format!("{p}-{i}").as_bytes()).await.unwrap();
+            }
+            client.close().await;
+        }));
+    }
+    for task in tasks {
+        within("producers and consumers", task).await.unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), total, "distinct items delivered");
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "an item was delivered twice"
+    );
+    let observer = connect(cs).await;
+    assert!(observer.get_children(path).await.unwrap().is_empty());
+    assert!(observer.get_children(locks).await.unwrap().is_empty());
+}
+
+/// `crashing` leases an item, then `kill` ends its session: the item goes to `other`.
+async fn crash_mid_item<K, F>(
+    cs: &str,
+    crashing: zk_client::Client,
+    kill: K,
+    proxy: Option<&FaultProxy>,
+) where
+    K: FnOnce() -> F,
+    F: Future<Output = ()>,
+{
+    let (path, locks) = ("/queues/crash", "/queues/crash-locks");
+    let other = connect(cs).await;
+    let producer = DistributedQueue::with_lock_path(&other, path, locks).unwrap();
+    producer.put(b"a").await.unwrap();
+    producer.put(b"b").await.unwrap();
+
+    let q1 = DistributedQueue::with_lock_path(&crashing, path, locks).unwrap();
+    let held = within("the first lease", q1.take_leased()).await.unwrap();
+    assert_eq!(held.data(), b"a");
+    let lock = other.exists(held.lock_path()).await.unwrap().unwrap();
+    assert_eq!(lock.ephemeral_owner, crashing.session_id());
+
+    // The other consumer gets "b", and nothing else while "a" is held.
+    let q2 = DistributedQueue::with_lock_path(&other, path, locks).unwrap();
+    let b = within("the second lease", q2.take_leased()).await.unwrap();
+    assert_eq!(b.data(), b"b");
+    b.complete().await.unwrap();
+    let waiting = tokio::spawn(async move { q2.take_leased().await });
+    // Still blocked: "a" is locked by a live session.
+    let none = producer
+        .take_leased_timeout(Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert!(!waiting.is_finished());
+
+    kill().await;
+    let a = within("the crashed consumer's item", waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.data(), b"a");
+    assert!(a.fencing_token() > held.fencing_token());
+    if let Some(proxy) = proxy {
+        proxy.unstall();
+    }
+    a.complete().await.unwrap();
+    // The crashed holder learns that its lease is gone.
+    let late = within("the late complete", held.complete()).await;
+    assert!(matches!(late, Err(Error::NodeVanished(_))), "{late:?}");
+    assert!(other.get_children(path).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifo_order_on_apache() {
+    let server = start_server().await;
+    fifo(&server.connect_string()).await;
+    priority(&server.connect_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifo_order_on_server_lite() {
+    let server = start_lite().await;
+    fifo(&server.connect_string()).await;
+    priority(&server.connect_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_and_consumers_exactly_once_on_apache() {
+    let server = start_server().await;
+    exactly_once(&server.connect_string(), 3, 3, 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_and_consumers_exactly_once_on_server_lite() {
+    let server = start_lite().await;
+    exactly_once(&server.connect_string(), 3, 3, 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_consumer_loses_no_item_on_apache() {
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let crashing = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
+    // Stalled past the session timeout, the server expires the session; the client
+    // learns it once the proxy lets it through again.
+    crash_mid_item(&cs, crashing, || async { proxy.stall() }, Some(&proxy)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_consumer_loses_no_item_on_server_lite() {
+    let server = start_lite().await;
+    let cs = server.connect_string();
+    let crashing = connect(&cs).await;
+    let session = crashing.session_id();
+    crash_mid_item(
+        &cs,
+        crashing,
+        || async { assert!(server.expire_session(session)) },
+        None,
+    )
+    .await;
+}

@@ -1,0 +1,579 @@
+//! [`DistributedQueue`] and [`DistributedPriorityQueue`]: FIFO (and priority) queues,
+//! node-compatible with Curator's `DistributedQueue` / `DistributedPriorityQueue`.
+//!
+//! # Layout
+//!
+//! * An item is a persistent sequential child of the queue node named `queue-<seq>`
+//!   (Curator's `QUEUE_ITEM_NAME`), holding the item's bytes.
+//! * A priority item is named `queue-<p><seq>` where `<p>` is Curator's encoding of the
+//!   32-bit priority: `1` then eight upper-case hex digits for `priority >= 0`, `0` then the
+//!   eight hex digits of the two's complement for a negative one. Lower priorities come out
+//!   first; equal priorities in put order.
+//! * Consumers take the children in plain lexical order (Curator's `Collections.sort`),
+//!   ignoring foreign children.
+//! * In lease mode ([`DistributedQueue::with_lock_path`], Curator's `lockPath`) a consumer
+//!   first creates the ephemeral node `<lock_path>/<item name>`; whoever creates it holds the
+//!   item. Finishing deletes the item and the lock node in one transaction.
+//!
+//! # Delivery guarantees
+//!
+//! * [`take`](DistributedQueue::take) without a lock path is Curator's default, **at most
+//!   once**: the item is read, then deleted (version-checked); the consumer whose delete
+//!   succeeds owns it. A consumer that crashes (or is cancelled, or sees its delete reply
+//!   lost) after the delete loses the item.
+//! * [`take_leased`](DistributedQueue::take_leased) (lock path required) is **at least once,
+//!   and exactly once while the holder's session lives**: the item stays in the queue while
+//!   it is processed, guarded by the holder's ephemeral lock node. If the holder crashes or its
+//!   session expires, the lock node vanishes and another consumer gets the item;
+//!   [`LeasedItem::complete`] then fails with [`Error::NodeVanished`] so the old holder learns
+//!   that its work may be repeated. Nobody else is given the item while the lock node exists.
+//!
+//! Waiting is event-driven: a blocked consumer holds child watches on the queue node (and
+//! on the lock node), and looks again only when they fire.
+//!
+//! ```no_run
+//! use zk_recipes::DistributedQueue;
+//!
+//! # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+//! let queue = DistributedQueue::with_lock_path(&client, "/app/jobs", "/app/jobs-locks")?;
+//! queue.put(b"resize image 42").await?;
+//!
+//! let item = queue.take_leased().await?;
+//! println!("working on {:?}", item.data());
+//! item.complete().await?; // removes the item; a crash before this hands it to someone else
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use zk_client::{Client, CreateMode, CreateOptions, Stat};
+
+use crate::error::{Error, Result};
+use crate::paths;
+
+/// The name prefix of a queue item (Curator's `QUEUE_ITEM_NAME`).
+pub const QUEUE_ITEM_PREFIX: &str = "queue-";
+
+/// Curator's encoding of an item priority in the node name (`DistributedPriorityQueue`):
+/// `1` + 8 hex digits for non-negative priorities, `0` + 8 hex digits of the two's
+/// complement for negative ones, so that lexical order is numeric order.
+///
+/// ```
+/// use zk_recipes::queue::priority_to_string;
+/// assert_eq!(priority_to_string(5), "100000005");
+/// assert_eq!(priority_to_string(-1), "0FFFFFFFF");
+/// assert!(priority_to_string(-2) < priority_to_string(-1));
+/// assert!(priority_to_string(-1) < priority_to_string(0));
+/// ```
+pub fn priority_to_string(priority: i32) -> String {
+    let flag = if priority >= 0 { '1' } else { '0' };
+    format!("{flag}{:08X}", priority as u32)
+}
+
+/// A distributed FIFO queue. Cheap to clone; every call works on the client's session.
+#[derive(Debug, Clone)]
+pub struct DistributedQueue {
+    client: Client,
+    path: String,
+    lock_path: Option<String>,
+}
+
+impl DistributedQueue {
+    /// The queue at `path`, at-most-once takes (Curator's default).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a malformed path.
+    pub fn new(client: &Client, path: &str) -> Result<DistributedQueue> {
+        paths::validate_recipe_path(path)?;
+        Ok(DistributedQueue {
+            client: client.clone(),
+            path: path.to_owned(),
+            lock_path: None,
+        })
+    }
+
+    /// The queue at `path` with item locks under `lock_path` (Curator's `lockPath`): takes
+    /// lock the item with an ephemeral node first, so a crashed consumer loses nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a malformed path.
+    pub fn with_lock_path(
+        client: &Client,
+        path: &str,
+        lock_path: &str,
+    ) -> Result<DistributedQueue> {
+        paths::validate_recipe_path(lock_path)?;
+        let mut queue = DistributedQueue::new(client, path)?;
+        queue.lock_path = Some(lock_path.to_owned());
+        Ok(queue)
+    }
+
+    /// The queue node's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Adds an item; returns its node's path.
+    ///
+    /// # Errors
+    ///
+    /// ZooKeeper errors. When the error's
+    /// [`outcome_unknown`](zk_client::Error::outcome_unknown) is `true` the item may have
+    /// been added anyway; it is not retried so that it is never added twice.
+    pub async fn put(&self, data: &[u8]) -> Result<String> {
+        self.put_named(QUEUE_ITEM_PREFIX, data).await
+    }
+
+    async fn put_named(&self, name: &str, data: &[u8]) -> Result<String> {
+        let item = paths::join(&self.path, name);
+        let options = CreateOptions::new(CreateMode::PersistentSequential);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            match self.client.create(&item, data, &options).await {
+                Ok((path, _)) => {
+                    tracing::debug!(%path, "queued an item");
+                    return Ok(path);
+                }
+                Err(zk_client::Error::NoNode) if attempt < 5 => {
+                    paths::ensure_path(&self.client, &self.path).await?;
+                }
+                Err(e) if e.is_retryable() && !e.outcome_unknown() && attempt < 10 => {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The items now in the queue, in take order (node names).
+    pub async fn items(&self) -> Result<Vec<String>> {
+        match paths::retrying(|| self.client.get_children(&self.path)).await {
+            Ok(children) => Ok(sorted_items(children)),
+            Err(zk_client::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes and returns the first item, waiting for one if the queue is empty.
+    ///
+    /// Without a lock path this is **at most once** (see the [module docs](self)): the item
+    /// is gone from ZooKeeper before it is returned. With a lock path, locked items (being
+    /// processed by others) are skipped and the item is removed together with our lock.
+    ///
+    /// Cancellation: dropping the future while it waits is harmless; dropping it after the
+    /// delete was sent may lose that one item (at most once).
+    ///
+    /// # Errors
+    ///
+    /// ZooKeeper errors, e.g. when the session ends while waiting.
+    pub async fn take(&self) -> Result<Vec<u8>> {
+        self.take_until(None)
+            .await
+            .map(|item| item.unwrap_or_default())
+    }
+
+    /// Like [`take`](Self::take), waiting at most `timeout`: `Ok(None)` if no item came.
+    /// The timeout only cuts the wait, never a delete in flight.
+    pub async fn take_timeout(&self, timeout: Duration) -> Result<Option<Vec<u8>>> {
+        self.take_until(Some(Instant::now() + timeout)).await
+    }
+
+    async fn take_until(&self, deadline: Option<Instant>) -> Result<Option<Vec<u8>>> {
+        if self.lock_path.is_some() {
+            return match self.take_leased_until(deadline).await? {
+                Some(item) => {
+                    let data = item.data.clone();
+                    item.complete().await?;
+                    Ok(Some(data))
+                }
+                None => Ok(None),
+            };
+        }
+        loop {
+            let (children, watcher) = self.children_watch(&self.path).await?;
+            for name in sorted_items(children) {
+                let item = paths::join(&self.path, &name);
+                let (data, stat) = match paths::retrying(|| self.client.get_data(&item)).await {
+                    Ok(found) => found,
+                    Err(zk_client::Error::NoNode) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                match self.client.delete(&item, Some(stat.version)).await {
+                    Ok(()) => {
+                        tracing::debug!(%item, "took an item (at most once)");
+                        return Ok(Some(data.to_vec()));
+                    }
+                    // Another consumer won it.
+                    Err(zk_client::Error::NoNode | zk_client::Error::BadVersion) => continue,
+                    // Ours or not, we cannot tell: at most once means we do not retry.
+                    Err(e) if e.is_retryable() => {
+                        tracing::warn!(%item, error = %e, "delete of a taken item unanswered; \
+                            the item may be lost (at-most-once take)");
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !wait_event(deadline, watcher, None).await {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Locks the first unlocked item and returns it without removing it: finish with
+    /// [`LeasedItem::complete`] (removes it) or [`LeasedItem::abandon`] (puts it back for
+    /// anyone). Waits for an item if there is none free.
+    ///
+    /// A consumer that crashes, or whose session expires, while holding an item loses
+    /// nothing: its lock node vanishes with the session and the item goes to another
+    /// consumer. Cancellation-safe: a lock made by a cancelled call is deleted in the
+    /// background.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if the queue has no lock path; ZooKeeper errors.
+    pub async fn take_leased(&self) -> Result<LeasedItem> {
+        match self.take_leased_until(None).await? {
+            Some(item) => Ok(item),
+            None => Err(Error::InvalidState("a wait without deadline ended")),
+        }
+    }
+
+    /// Like [`take_leased`](Self::take_leased), waiting at most `timeout`: `Ok(None)` if
+    /// no item could be locked in time.
+    pub async fn take_leased_timeout(&self, timeout: Duration) -> Result<Option<LeasedItem>> {
+        self.take_leased_until(Some(Instant::now() + timeout)).await
+    }
+
+    async fn take_leased_until(&self, deadline: Option<Instant>) -> Result<Option<LeasedItem>> {
+        let Some(lock_dir) = self.lock_path.clone() else {
+            return Err(Error::InvalidState("leased takes need a queue lock path"));
+        };
+        paths::ensure_path(&self.client, &lock_dir).await?;
+        loop {
+            // Watch both directories before looking, so that nothing that happens after
+            // the look goes unnoticed: a new item, or a lock that vanished.
+            let (children, items_watcher) = self.children_watch(&self.path).await?;
+            let (_, locks_watcher) = self.children_watch(&lock_dir).await?;
+            for name in sorted_items(children) {
+                if let Some(item) = self.try_lock(&lock_dir, &name).await? {
+                    return Ok(Some(item));
+                }
+            }
+            if !wait_event(deadline, items_watcher, Some(locks_watcher)).await {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Tries to lock and read item `name`; `None` if someone else holds or took it.
+    async fn try_lock(&self, lock_dir: &str, name: &str) -> Result<Option<LeasedItem>> {
+        let lock = paths::join(lock_dir, name);
+        let item = paths::join(&self.path, name);
+        let options = CreateOptions::new(CreateMode::Ephemeral);
+        let created = paths::retrying(|| {
+            let client = self.client.clone();
+            let lock = lock.clone();
+            let options = options.clone();
+            async move {
+                match client.create(&lock, b"", &options).await {
+                    Ok((_, stat)) => Ok(Some(stat)),
+                    Err(zk_client::Error::NodeExists) => {
+                        // Ours after a lost reply, or someone else's.
+                        match client.exists(&lock).await? {
+                            Some(stat) if stat.ephemeral_owner == client.session_id() => {
+                                Ok(Some(stat))
+                            }
+                            _ => Ok(None),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await;
+        let lock_stat = match created {
+            Ok(Some(stat)) => stat,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // From here on the lock is ours: make sure a cancellation or an error removes it.
+        let mut held = LeasedItem {
+            client: self.client.clone(),
+            item,
+            lock,
+            lock_stat,
+            data: Vec::new(),
+            finished: false,
+        };
+        match paths::retrying(|| self.client.get_data(&held.item)).await {
+            Ok((data, _)) => {
+                held.data = data.to_vec();
+                tracing::debug!(item = %held.item, lock = %held.lock, "leased an item");
+                Ok(Some(held))
+            }
+            Err(zk_client::Error::NoNode) => {
+                // Finished by someone just before we locked it.
+                held.abandon().await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn children_watch(&self, path: &str) -> Result<(Vec<String>, zk_client::OneshotWatcher)> {
+        for _ in 0..5 {
+            match paths::retrying(|| self.client.get_children_watch(path)).await {
+                Ok((children, _, watcher)) => return Ok((children, watcher)),
+                Err(zk_client::Error::NoNode) => paths::ensure_path(&self.client, path).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::NodeVanished(path.to_owned()))
+    }
+}
+
+/// Waits for one of the watchers to fire; `false` at the deadline.
+async fn wait_event(
+    deadline: Option<Instant>,
+    first: zk_client::OneshotWatcher,
+    second: Option<zk_client::OneshotWatcher>,
+) -> bool {
+    let either = async move {
+        match second {
+            Some(second) => {
+                tokio::select! {
+                    _ = first => {}
+                    _ = second => {}
+                }
+            }
+            None => {
+                let _ = first.await;
+            }
+        }
+    };
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, either).await.is_ok(),
+        None => {
+            either.await;
+            true
+        }
+    }
+}
+
+/// The queue items among `children`, in take order.
+fn sorted_items(children: Vec<String>) -> Vec<String> {
+    let mut items: Vec<String> = children
+        .into_iter()
+        .filter(|c| c.starts_with(QUEUE_ITEM_PREFIX))
+        .collect();
+    items.sort();
+    items
+}
+
+/// An item locked by us (see [`DistributedQueue::take_leased`]). Dropping it without
+/// finishing abandons it in the background (the item goes back to the queue).
+#[derive(Debug)]
+pub struct LeasedItem {
+    client: Client,
+    item: String,
+    lock: String,
+    lock_stat: Stat,
+    data: Vec<u8>,
+    finished: bool,
+}
+
+impl LeasedItem {
+    /// The item's bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The item's node path.
+    pub fn path(&self) -> &str {
+        &self.item
+    }
+
+    /// Our lock node's path.
+    pub fn lock_path(&self) -> &str {
+        &self.lock
+    }
+
+    /// Our lock node's creation zxid: a fencing token for downstream writes (a later holder
+    /// of the same item always has a larger one).
+    pub fn fencing_token(&self) -> i64 {
+        self.lock_stat.czxid
+    }
+
+    /// Done: deletes the item and our lock in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NodeVanished`] when our lock is gone (our session ended, or someone deleted
+    /// it): the item may be given to another consumer, so the work may be repeated.
+    /// Other ZooKeeper errors leave the lease in place (dropping it abandons the item).
+    pub async fn complete(mut self) -> Result<()> {
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transaction()
+                .delete(&self.lock, None)
+                .delete(&self.item, None)
+                .commit()
+                .await;
+            match result {
+                Ok(_) => {
+                    self.finished = true;
+                    tracing::debug!(item = %self.item, "completed a leased item");
+                    return Ok(());
+                }
+                Err(e) if e.is_retryable() && attempt < 10 => {
+                    if e.outcome_unknown() {
+                        // Both nodes go together: our lock gone while our session lives
+                        // means the transaction was applied.
+                        match paths::retrying(|| self.client.exists(&self.lock)).await {
+                            Ok(None) => {
+                                self.finished = true;
+                                return Ok(());
+                            }
+                            Ok(Some(_)) => {}
+                            Err(e) => return Err(self.lost_or(e)),
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(self.lost_or(e)),
+            }
+        }
+    }
+
+    fn lost_or(&mut self, e: zk_client::Error) -> Error {
+        let lost = e.is_session_terminal()
+            || matches!(
+                &e,
+                zk_client::Error::Transaction { index: 0, source }
+                    if matches!(**source, zk_client::Error::NoNode)
+            );
+        if lost {
+            self.finished = true;
+            tracing::warn!(item = %self.item, error = %e, "lease on a queue item lost");
+            Error::NodeVanished(self.lock.clone())
+        } else {
+            e.into()
+        }
+    }
+
+    /// Gives the item back: deletes our lock, leaving the item for any consumer.
+    pub async fn abandon(mut self) -> Result<()> {
+        self.finished = true;
+        tracing::debug!(item = %self.item, "abandoned a leased item");
+        paths::delete_quietly(&self.client, &self.lock).await
+    }
+}
+
+impl Drop for LeasedItem {
+    fn drop(&mut self) {
+        if !self.finished {
+            let client = self.client.clone();
+            let lock = self.lock.clone();
+            paths::spawn_cleanup("queue lease", async move {
+                paths::delete_quietly(&client, &lock).await
+            });
+        }
+    }
+}
+
+/// A distributed priority queue: lower priorities first, equal ones in put order. Takes
+/// work as in [`DistributedQueue`] (same delivery guarantees).
+#[derive(Debug, Clone)]
+pub struct DistributedPriorityQueue {
+    queue: DistributedQueue,
+}
+
+impl DistributedPriorityQueue {
+    /// The priority queue at `path`, at-most-once takes.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+    /// let queue = zk_recipes::DistributedPriorityQueue::new(&client, "/app/urgent")?;
+    /// queue.put(b"later", 10).await?;
+    /// queue.put(b"first", -5).await?;
+    /// assert_eq!(queue.queue().take().await?, b"first");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a malformed path.
+    pub fn new(client: &Client, path: &str) -> Result<DistributedPriorityQueue> {
+        Ok(DistributedPriorityQueue {
+            queue: DistributedQueue::new(client, path)?,
+        })
+    }
+
+    /// The priority queue at `path` with item locks under `lock_path`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a malformed path.
+    pub fn with_lock_path(
+        client: &Client,
+        path: &str,
+        lock_path: &str,
+    ) -> Result<DistributedPriorityQueue> {
+        Ok(DistributedPriorityQueue {
+            queue: DistributedQueue::with_lock_path(client, path, lock_path)?,
+        })
+    }
+
+    /// Adds an item with `priority` (lower comes out first); returns its node's path.
+    ///
+    /// # Errors
+    ///
+    /// As [`DistributedQueue::put`].
+    pub async fn put(&self, data: &[u8], priority: i32) -> Result<String> {
+        let name = format!("{QUEUE_ITEM_PREFIX}{}", priority_to_string(priority));
+        self.queue.put_named(&name, data).await
+    }
+
+    /// The underlying queue, to take from (its order is the priority order).
+    pub fn queue(&self) -> &DistributedQueue {
+        &self.queue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_sort_like_numbers() {
+        let mut names: Vec<String> = [7, -3, 0, i32::MAX, i32::MIN, -1, 1]
+            .iter()
+            .map(|p| format!("queue-{}0000000001", priority_to_string(*p)))
+            .collect();
+        names.sort();
+        let expect: Vec<String> = [i32::MIN, -3, -1, 0, 1, 7, i32::MAX]
+            .iter()
+            .map(|p| format!("queue-{}0000000001", priority_to_string(*p)))
+            .collect();
+        assert_eq!(names, expect);
+        assert_eq!(priority_to_string(i32::MIN), "080000000");
+    }
+
+    #[test]
+    fn foreign_children_are_ignored() {
+        let items = sorted_items(vec![
+            "queue-0000000002".into(),
+            "lock".into(),
+            "queue-0000000001".into(),
+        ]);
+        assert_eq!(items, ["queue-0000000001", "queue-0000000002"]);
+    }
+}

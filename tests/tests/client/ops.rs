@@ -15,6 +15,8 @@ for_each_server!(
     chroot_applies_everywhere,
     ten_thousand_pipelined_requests_complete_in_order,
     data_over_the_limit_fails_cleanly,
+    stat_bookkeeping_follows_apache,
+    error_precedence_follows_apache,
 );
 
 fn opts(mode: CreateMode) -> CreateOptions {
@@ -397,4 +399,197 @@ async fn data_over_the_limit_fails_cleanly(kind: ServerKind) {
     )
     .await;
     assert!(loose.exists("/big").await.unwrap().is_some());
+}
+
+async fn stat_bookkeeping_follows_apache(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
+    let client = connect(&server.connect_string()).await;
+    let persistent = opts(CreateMode::Persistent);
+    // One session, one writer: every write below takes the next zxid.
+    let (_, stat) = client.create("/s", b"abc", &persistent).await.unwrap();
+    let z = stat.czxid;
+    assert!(z > 0);
+    assert_eq!((stat.mzxid, stat.pzxid, stat.ctime), (z, z, stat.mtime));
+    assert_eq!((stat.version, stat.cversion, stat.aversion), (0, 0, 0));
+    assert_eq!(
+        (stat.ephemeral_owner, stat.data_length, stat.num_children),
+        (0, 3, 0)
+    );
+
+    // A child: the parent's cversion, numChildren and pzxid move, its mzxid does not.
+    let (_, child) = client.create("/s/a", b"", &persistent).await.unwrap();
+    assert_eq!((child.czxid, child.data_length), (z + 1, 0));
+    let stat = client.exists("/s").await.unwrap().unwrap();
+    assert_eq!(
+        (stat.mzxid, stat.pzxid, stat.cversion, stat.num_children),
+        (z, z + 1, 1, 1)
+    );
+    // setData: version and mzxid; children untouched.
+    let stat = client.set_data("/s", b"", None).await.unwrap();
+    assert_eq!(
+        (
+            stat.czxid,
+            stat.mzxid,
+            stat.pzxid,
+            stat.version,
+            stat.data_length
+        ),
+        (z, z + 2, z + 1, 1, 0)
+    );
+    assert!(stat.mtime >= stat.ctime);
+    // Deleting a child bumps cversion again and sets pzxid to the delete's zxid.
+    client.delete("/s/a", None).await.unwrap();
+    let stat = client.exists("/s").await.unwrap().unwrap();
+    assert_eq!(
+        (stat.pzxid, stat.cversion, stat.num_children),
+        (z + 3, 2, 0)
+    );
+    // Apache stores a count of child creates, reports cversion as 2 × creates − children
+    // (2 above: one create, one delete) and numbers sequential children from the count:
+    // this one is 1, not 2.
+    let (path, stat) = client
+        .create("/s/q-", b"", &opts(CreateMode::PersistentSequential))
+        .await
+        .unwrap();
+    assert_eq!((path.as_str(), stat.czxid), ("/s/q-0000000001", z + 4));
+    // setACL: aversion only.
+    let stat = client
+        .set_acl("/s", &zk_client::proto::records::OPEN_ACL_UNSAFE, Some(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stat.mzxid,
+            stat.pzxid,
+            stat.version,
+            stat.cversion,
+            stat.aversion
+        ),
+        (z + 2, z + 4, 1, 3, 1)
+    );
+    // Containers read as plain nodes; ephemerals name their session.
+    let (_, stat) = client
+        .create("/c", b"", &opts(CreateMode::Container))
+        .await
+        .unwrap();
+    assert_eq!((stat.czxid, stat.ephemeral_owner), (z + 6, 0));
+    assert_eq!(client.exists("/c").await.unwrap(), Some(stat));
+    let (_, stat) = client
+        .create("/e", b"", &opts(CreateMode::Ephemeral))
+        .await
+        .unwrap();
+    assert_eq!(stat.ephemeral_owner, client.session_id());
+    // The root and /zookeeper: zxid 0, /zookeeper's cversion -2 as Apache builds it.
+    let root = client.exists("/").await.unwrap().unwrap();
+    assert_eq!(
+        (root.czxid, root.mzxid, root.pzxid, root.num_children),
+        (0, 0, z + 7, 4)
+    );
+    let zk = client.exists("/zookeeper").await.unwrap().unwrap();
+    assert_eq!(
+        (zk.czxid, zk.pzxid, zk.cversion, zk.num_children),
+        (0, 0, -2, 2)
+    );
+    let mut children = client.get_children("/zookeeper").await.unwrap();
+    children.sort();
+    assert_eq!(children, ["config", "quota"]);
+}
+
+async fn error_precedence_follows_apache(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
+    let client = connect(&server.connect_string()).await;
+    let persistent = opts(CreateMode::Persistent);
+    let world = |perms| vec![Acl::new(perms, Id::new("world", "anyone"))];
+    client
+        .create("/ro", b"", &persistent.clone().acl(world(Perms::READ)))
+        .await
+        .unwrap();
+    // create: parent missing, then the parent's CREATE permission, then NodeExists.
+    assert_eq!(
+        client.create("/nope/x", b"", &persistent).await,
+        Err(Error::NoNode)
+    );
+    assert_eq!(
+        client.create("/ro/x", b"", &persistent).await,
+        Err(Error::NoAuth)
+    );
+    assert_eq!(
+        client.create("/ro", b"", &persistent).await,
+        Err(Error::NodeExists)
+    );
+    // The ACL is checked before the path exists (fix-up comes first).
+    for bad in [
+        vec![],
+        vec![Acl::new(Perms::ALL, Id::new("auth", ""))],
+        vec![Acl::new(Perms::ALL, Id::new("bogus", "x"))],
+        vec![Acl::new(Perms::ALL, Id::new("ip", "not-an-ip"))],
+    ] {
+        assert_eq!(
+            client
+                .create("/nope/x", b"", &persistent.clone().acl(bad.clone()))
+                .await,
+            Err(Error::InvalidAcl),
+            "{bad:?}"
+        );
+        assert_eq!(
+            client.set_acl("/nope", &bad, None).await,
+            Err(Error::InvalidAcl),
+            "{bad:?}"
+        );
+    }
+    let ip_acl = vec![Acl::new(Perms::ALL, Id::new("ip", "127.0.0.1/8"))];
+    client
+        .create("/ip", b"ip", &persistent.clone().acl(ip_acl))
+        .await
+        .unwrap();
+    assert_eq!(&client.get_data("/ip").await.unwrap().0[..], b"ip");
+    // setData checks WRITE before the version; delete checks the parent's DELETE
+    // permission (world has it on /) before the version.
+    assert_eq!(
+        client.set_data("/ro", b"x", Some(9)).await,
+        Err(Error::NoAuth)
+    );
+    assert_eq!(client.delete("/ro", Some(9)).await, Err(Error::BadVersion));
+    // The version is checked before emptiness.
+    client.create("/d", b"", &persistent).await.unwrap();
+    client.create("/d/k", b"", &persistent).await.unwrap();
+    assert_eq!(client.delete("/d", Some(5)).await, Err(Error::BadVersion));
+    assert_eq!(client.delete("/d", None).await, Err(Error::NotEmpty));
+    // Reads: READ is needed for data and children, not for exists or getACL.
+    client
+        .create("/nr", b"", &persistent.clone().acl(world(Perms(30))))
+        .await
+        .unwrap();
+    assert_eq!(client.get_data("/nr").await, Err(Error::NoAuth));
+    assert_eq!(client.get_children("/nr").await, Err(Error::NoAuth));
+    assert_eq!(
+        client.get_all_children_number("/nr").await,
+        Err(Error::NoAuth)
+    );
+    assert!(client.exists("/nr").await.unwrap().is_some());
+    assert_eq!(client.get_acl("/nr").await.unwrap().0.len(), 1);
+    // Ephemeral parents refuse children before anything else about the child.
+    client
+        .create("/e", b"", &opts(CreateMode::Ephemeral))
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .create("/e/s", b"", &opts(CreateMode::EphemeralSequential))
+            .await,
+        Err(Error::NoChildrenForEphemerals)
+    );
+    // The system nodes: / and /zookeeper cannot be deleted, /zookeeper/config is read-only.
+    assert!(matches!(
+        client.delete("/", None).await,
+        Err(Error::BadArguments(_))
+    ));
+    assert!(matches!(
+        client.delete("/zookeeper", None).await,
+        Err(Error::BadArguments(_))
+    ));
+    assert_eq!(
+        client.set_data("/zookeeper/config", b"", None).await,
+        Err(Error::NoAuth)
+    );
 }

@@ -24,6 +24,8 @@ for_each_server!(
     many_watches_are_restored_in_batches,
     an_idle_session_outlives_its_timeout,
     server_restart_keeps_the_session_and_its_watches,
+    reconnection_catches_up_on_missed_changes_per_watch_kind,
+    session_timeout_is_negotiated_within_the_server_bounds,
 );
 
 fn ephemeral() -> CreateOptions {
@@ -464,4 +466,80 @@ async fn server_restart_keeps_the_session_and_its_watches(kind: ServerKind) {
     );
     client.close().await;
     assert_eq!(direct.exists("/eph").await.unwrap(), None);
+}
+
+async fn reconnection_catches_up_on_missed_changes_per_watch_kind(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
+    let proxy = FaultProxy::start(server.addr()).await.unwrap();
+    let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(20)).await;
+    let direct = connect(&server.connect_string()).await;
+    for path in ["/a", "/b", "/b/k", "/c", "/e", "/f", "/f/k"] {
+        direct.create(path, b"", &persistent()).await.unwrap();
+    }
+    let (_, _, recreated_data) = client.get_data_watch("/a").await.unwrap();
+    let (_, _, deleted_parent_children) = client.get_children_watch("/b").await.unwrap();
+    let (_, deleted_exists) = client.exists_watch("/c").await.unwrap();
+    let (_, _, untouched_data) = client.get_data_watch("/e").await.unwrap();
+    let (_, _, recreated_child_children) = client.get_children_watch("/f").await.unwrap();
+    let (_, flickered_exists) = client.exists_watch("/g").await.unwrap();
+    let mut changes = client.state_changes();
+    proxy.refuse_new(true);
+    proxy.cut_all().await;
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+
+    direct.delete("/a", None).await.unwrap();
+    direct.create("/a", b"", &persistent()).await.unwrap();
+    direct.delete("/b/k", None).await.unwrap();
+    direct.delete("/b", None).await.unwrap();
+    direct.delete("/c", None).await.unwrap();
+    direct.delete("/f/k", None).await.unwrap();
+    direct.create("/f/k", b"", &persistent()).await.unwrap();
+    direct.create("/g", b"", &persistent()).await.unwrap();
+    direct.delete("/g", None).await.unwrap();
+    proxy.refuse_new(false);
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+
+    // SetWatches compares each watched node with the last zxid the client saw: a node that
+    // is there with a newer mzxid (even re-created) is NodeDataChanged, a missing one is
+    // NodeDeleted for data, exists-on-existing and child watches, a newer pzxid is
+    // NodeChildrenChanged (a child deleted and re-created counts).
+    let expect = [
+        (recreated_data, EventType::NodeDataChanged, "/a"),
+        (deleted_parent_children, EventType::NodeDeleted, "/b"),
+        (deleted_exists, EventType::NodeDeleted, "/c"),
+        (
+            recreated_child_children,
+            EventType::NodeChildrenChanged,
+            "/f",
+        ),
+    ];
+    for (watcher, event_type, path) in expect {
+        let event = within(path, watcher).await;
+        assert_eq!((event.event_type, event.path.as_str()), (event_type, path));
+    }
+    // Nothing missed: re-armed as they were, they fire for the next change.
+    direct.create("/g", b"", &persistent()).await.unwrap();
+    let event = within("/g created after the reconnection", flickered_exists).await;
+    assert_eq!(event.event_type, EventType::NodeCreated);
+    direct.set_data("/e", b"z", None).await.unwrap();
+    let event = within("/e changed after the reconnection", untouched_data).await;
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    client.close().await;
+}
+
+async fn session_timeout_is_negotiated_within_the_server_bounds(kind: ServerKind) {
+    // 250 ms ticks: at least 2 ticks; at most the configured 60 s.
+    let server = start_server(kind, ServerOptions::new()).await;
+    for (asked, granted) in [
+        (Duration::from_millis(1), Duration::from_millis(500)),
+        (Duration::from_millis(1500), Duration::from_millis(1500)),
+        (Duration::from_secs(100), Duration::from_secs(60)),
+    ] {
+        let client = connect_with(&server.connect_string(), asked).await;
+        assert_eq!(client.session_timeout(), granted, "asked for {asked:?}");
+        client.close().await;
+    }
 }

@@ -32,11 +32,13 @@
 //! | [`barrier`] | [`Barrier`] (Curator's `DistributedBarrier`) |
 //! | [`double_barrier`] | [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`) |
 //! | [`queue`] | [`DistributedQueue`], [`DistributedPriorityQueue`], [`LeasedItem`] (Curator's queues, `lockPath` mode) |
+//! | [`node_cache`] | [`NodeCache`] (one node's data and stat, on a persistent watch) |
+//! | [`tree_cache`] | [`TreeCache`] (a subtree mirror, on a persistent recursive watch) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
 //!
 //! Not there yet: Curator's `LeaderSelector` node layout (use
-//! [`LeaderLatch::run_while_leader`] for "run while leader"), node and tree caches.
+//! [`LeaderLatch::run_while_leader`] for "run while leader").
 //!
 //! The integration tests (`cargo test -p zk-testkit --test recipes`) run every recipe against
 //! Apache ZooKeeper 3.8, and Curator 5.4 Java participants beside ours on the same paths.
@@ -67,12 +69,14 @@ pub mod error;
 pub mod group;
 pub mod leader_latch;
 pub mod lock;
+pub mod node_cache;
 pub mod paths;
 pub mod policy;
 pub mod queue;
 pub mod rw_lock;
 pub mod semaphore;
 pub mod shared_count;
+pub mod tree_cache;
 
 pub use atomic_long::AtomicLong;
 pub use barrier::Barrier;
@@ -81,9 +85,11 @@ pub use error::{Error, Result};
 pub use group::{GroupMember, MemberChanges, Members};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
 pub use lock::{FencingToken, LockGuard, Mutex};
+pub use node_cache::{NodeCache, NodeChanges, NodeData};
 pub use policy::{ErrorPolicy, LossReason};
 pub use queue::{DistributedPriorityQueue, DistributedQueue, LeasedItem};
 pub use rw_lock::ReadWriteLock;
 pub use semaphore::{Lease, Semaphore};
 pub use shared_count::{SharedCount, SharedCountChanges, VersionedValue};
+pub use tree_cache::{Tree, TreeCache, TreeEvent, TreeEvents};
 pub use zk_client as client;

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod atomic_long;
+mod cache;
 mod curator;
 mod double_barrier;
 mod ensemble;

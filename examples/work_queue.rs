@@ -1,0 +1,147 @@
+//! A work queue: producers put jobs on a `DistributedQueue` in lease mode (Curator's
+//! `lockPath`), consumers take them with `take_leased` and `complete` each when done. One
+//! consumer crashes in the middle of a job (its client is closed before it completes):
+//! its ephemeral lock vanishes with its session and another consumer processes the job.
+//! Every job is processed exactly once.
+//!
+//! ```sh
+//! cargo run -p zk-examples --example work_queue                     # embedded zk-server-lite
+//! cargo run -p zk-examples --example work_queue -- 127.0.0.1:2181   # a real ensemble
+//! ```
+//!
+//! Exits non-zero if a job was lost or processed twice (the whole run is bounded to 10 s).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use zk_client::Client;
+use zk_recipes::DistributedQueue;
+
+const PRODUCERS: usize = 2;
+const JOBS_EACH: usize = 6;
+const CONSUMERS: usize = 3;
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() {
+    match tokio::time::timeout(Duration::from_secs(10), run()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("FAILED: {e}");
+            std::process::exit(1);
+        }
+        Err(_) => {
+            eprintln!("FAILED: timed out after 10 s");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run() -> Result<(), Failure> {
+    let _server;
+    let connect_string = match std::env::args().nth(1) {
+        Some(hosts) => hosts,
+        None => {
+            let server = zk_server_lite::Server::builder().start().await?;
+            println!("started an embedded zk-server-lite on {}", server.addr());
+            let hosts = server.connect_string();
+            _server = server;
+            hosts
+        }
+    };
+    let base = format!("/zk-examples/queue-{}", unique());
+    let (path, locks) = (format!("{base}/jobs"), format!("{base}/locks"));
+    let total = PRODUCERS * JOBS_EACH;
+
+    // The crashing consumer takes the first job and dies holding it.
+    let crashing = Client::connect(&connect_string).await?;
+    let crash = {
+        let queue = DistributedQueue::with_lock_path(&crashing, &path, &locks)?;
+        let crashing = crashing.clone();
+        tokio::spawn(async move {
+            let job = queue.take_leased().await?;
+            let name = String::from_utf8_lossy(job.data()).into_owned();
+            println!("consumer-crash: working on {name} ... and crashing");
+            crashing.close().await; // the session ends; our lock on the job goes with it
+            match job.complete().await {
+                Err(_) => println!("consumer-crash: (its late complete is refused)"),
+                Ok(()) => return Err::<String, Failure>("a dead consumer completed a job".into()),
+            }
+            Ok(name)
+        })
+    };
+
+    // The healthy consumers: record each job they process, complete it.
+    let processed: Arc<Mutex<BTreeMap<String, Vec<usize>>>> = Arc::default();
+    let (done_tx, done) = watch::channel(false);
+    let mut consumers = Vec::new();
+    for c in 0..CONSUMERS {
+        let client = Client::connect(&connect_string).await?;
+        let queue = DistributedQueue::with_lock_path(&client, &path, &locks)?;
+        let (processed, done_tx, mut done) = (processed.clone(), done_tx.clone(), done.clone());
+        consumers.push(tokio::spawn(async move {
+            loop {
+                let job = tokio::select! {
+                    job = queue.take_leased() => job?,
+                    _ = done.wait_for(|d| *d) => break,
+                };
+                let name = String::from_utf8_lossy(job.data()).into_owned();
+                let count = {
+                    let mut processed = processed.lock().map_err(|_| "poisoned")?;
+                    processed.entry(name.clone()).or_default().push(c);
+                    processed.len()
+                };
+                job.complete().await?;
+                println!("consumer-{c}: processed {name}");
+                if count == total {
+                    done_tx.send_replace(true);
+                }
+            }
+            client.close().await;
+            Ok::<(), Failure>(())
+        }));
+    }
+
+    // The producers.
+    for p in 0..PRODUCERS {
+        let client = Client::connect(&connect_string).await?;
+        let queue = DistributedQueue::with_lock_path(&client, &path, &locks)?;
+        for i in 0..JOBS_EACH {
+            queue.put(format!("job-{p}-{i}").as_bytes()).await?;
+        }
+        println!("producer-{p}: queued {JOBS_EACH} jobs");
+        client.close().await;
+    }
+
+    let crashed_job = crash.await??;
+    for consumer in consumers {
+        consumer.await??;
+    }
+    let processed = processed.lock().map_err(|_| "poisoned")?.clone();
+    if processed.len() != total {
+        return Err(format!("{} of {total} jobs processed", processed.len()).into());
+    }
+    if let Some((job, by)) = processed.iter().find(|(_, by)| by.len() != 1) {
+        return Err(format!("{job} processed {} times", by.len()).into());
+    }
+    let by = processed
+        .get(&crashed_job)
+        .ok_or("the crashed consumer's job was lost")?;
+    println!(
+        "the crashed consumer's {crashed_job} was processed by consumer-{}",
+        by[0]
+    );
+    println!("OK: all {total} jobs processed exactly once despite the crash");
+    Ok(())
+}
+
+/// A suffix so that runs against a shared ensemble do not meet.
+fn unique() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{nanos}", std::process::id())
+}

@@ -332,6 +332,31 @@ async fn chroot_applies_everywhere(kind: ServerKind) {
     let event = within("the chrooted watch", watcher).await;
     assert_eq!(event.path, "/x");
     assert_eq!(event.event_type, zk_client::EventType::NodeDataChanged);
+
+    // A recursive watch on the chroot sees the subtree only: not /apple (a sibling that
+    // shares the prefix), not the chroot's parent.
+    let mut tree = client
+        .add_watch("/", zk_client::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    root.create("/apple/z", b"", &persistent).await.unwrap();
+    root.set_data("/", b"", None).await.unwrap();
+    root.create("/app/x/y", b"", &persistent).await.unwrap();
+    root.set_data("/app", b"1", None).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = within("the chrooted recursive watch", tree.next())
+            .await
+            .unwrap();
+        seen.push((event.event_type, event.path));
+    }
+    assert_eq!(
+        seen,
+        [
+            (zk_client::EventType::NodeCreated, "/x/y".to_owned()),
+            (zk_client::EventType::NodeDataChanged, "/".to_owned()),
+        ]
+    );
 }
 
 async fn ten_thousand_pipelined_requests_complete_in_order(kind: ServerKind) {

@@ -59,7 +59,9 @@ pub enum OpResult {
     Create {
         /// The created path (with the sequence suffix for sequential modes).
         path: String,
-        /// The new node's stat.
+        /// The new node's stat for container and TTL creates. For plain creates the server
+        /// sends only the path (Apache turns every create inside a multi into a plain create),
+        /// so this is `Stat::default()`; read the node if you need its stat.
         stat: Stat,
     },
     /// A node was deleted.

@@ -4,7 +4,11 @@
 //! # Layout
 //!
 //! * An item is a persistent sequential child of the queue node named `queue-<seq>`
-//!   (Curator's `QUEUE_ITEM_NAME`), holding the item's bytes.
+//!   (Curator's `QUEUE_ITEM_NAME`). Its data is Curator's `ItemSerializer` envelope
+//!   ([`encode_items`]): a 4-byte version `0x00010001`, then per payload `0x01`, a 4-byte
+//!   big-endian length and the bytes, then `0x02`. One node may hold several payloads
+//!   (Curator's `putMulti`, our [`put_multi`](DistributedQueue::put_multi)); data that is not
+//!   such an envelope is taken as one raw payload.
 //! * A priority item is named `queue-<p><seq>` where `<p>` is Curator's encoding of the
 //!   32-bit priority: `1` then eight upper-case hex digits for `priority >= 0`, `0` then the
 //!   eight hex digits of the two's complement for a negative one. Lower priorities come out
@@ -44,6 +48,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -71,12 +77,74 @@ pub fn priority_to_string(priority: i32) -> String {
     format!("{flag}{:08X}", priority as u32)
 }
 
-/// A distributed FIFO queue. Cheap to clone; every call works on the client's session.
+/// Curator's `ItemSerializer` version word.
+const ENVELOPE_VERSION: u32 = 0x0001_0001;
+const ITEM_OPCODE: u8 = 0x01;
+const EOF_OPCODE: u8 = 0x02;
+
+/// Curator's `ItemSerializer` envelope around `payloads` (the data of one queue node).
+///
+/// ```
+/// use zk_recipes::queue::{decode_items, encode_items};
+/// let bytes = encode_items(&[b"a", b"bc"]);
+/// assert_eq!(bytes, [0, 1, 0, 1, 1, 0, 0, 0, 1, b'a', 1, 0, 0, 0, 2, b'b', b'c', 2]);
+/// assert_eq!(decode_items(&bytes), Some(vec![b"a".to_vec(), b"bc".to_vec()]));
+/// ```
+pub fn encode_items(payloads: &[&[u8]]) -> Vec<u8> {
+    let size = 5 + payloads.iter().map(|p| 5 + p.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&ENVELOPE_VERSION.to_be_bytes());
+    for payload in payloads {
+        out.push(ITEM_OPCODE);
+        // A ZooKeeper node holds far less than 2 GiB; saturate rather than wrap.
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+    out.push(EOF_OPCODE);
+    out
+}
+
+/// The payloads of a Curator `ItemSerializer` envelope; `None` if `bytes` is not one.
+pub fn decode_items(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let (version, mut rest) = bytes.split_first_chunk::<4>()?;
+    if u32::from_be_bytes(*version) != ENVELOPE_VERSION {
+        return None;
+    }
+    let mut items = Vec::new();
+    loop {
+        let (opcode, after) = rest.split_first()?;
+        match *opcode {
+            EOF_OPCODE => return after.is_empty().then_some(items),
+            ITEM_OPCODE => {
+                let (len, after) = after.split_first_chunk::<4>()?;
+                let len = usize::try_from(i32::from_be_bytes(*len)).ok()?;
+                if after.len() < len {
+                    return None;
+                }
+                let (item, after) = after.split_at(len);
+                items.push(item.to_vec());
+                rest = after;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The payloads of a queue node: the envelope's, or the raw data as one payload.
+fn payloads(bytes: &[u8]) -> Vec<Vec<u8>> {
+    decode_items(bytes).unwrap_or_else(|| vec![bytes.to_vec()])
+}
+
+/// A distributed FIFO queue. Cheap to clone (clones share the payloads already taken from
+/// multi-payload nodes and not yet returned); every call works on the client's session.
 #[derive(Debug, Clone)]
 pub struct DistributedQueue {
     client: Client,
     path: String,
     lock_path: Option<String>,
+    /// Payloads of a taken multi-payload node, returned by the next takes.
+    buffered: Arc<StdMutex<VecDeque<Vec<u8>>>>,
 }
 
 impl DistributedQueue {
@@ -91,6 +159,7 @@ impl DistributedQueue {
             client: client.clone(),
             path: path.to_owned(),
             lock_path: None,
+            buffered: Arc::default(),
         })
     }
 
@@ -124,7 +193,19 @@ impl DistributedQueue {
     /// [`outcome_unknown`](zk_client::Error::outcome_unknown) is `true` the item may have
     /// been added anyway; it is not retried so that it is never added twice.
     pub async fn put(&self, data: &[u8]) -> Result<String> {
-        self.put_named(QUEUE_ITEM_PREFIX, data).await
+        self.put_named(QUEUE_ITEM_PREFIX, &encode_items(&[data]))
+            .await
+    }
+
+    /// Adds several payloads as one node (Curator's `putMulti`): they are taken together,
+    /// in order. Returns the node's path.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    pub async fn put_multi(&self, payloads: &[&[u8]]) -> Result<String> {
+        self.put_named(QUEUE_ITEM_PREFIX, &encode_items(payloads))
+            .await
     }
 
     async fn put_named(&self, name: &str, data: &[u8]) -> Result<String> {
@@ -182,16 +263,43 @@ impl DistributedQueue {
         self.take_until(Some(Instant::now() + timeout)).await
     }
 
+    /// The next payload of a multi-payload node taken earlier, if any.
+    fn next_buffered(&self) -> Option<Vec<u8>> {
+        self.buffered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop_front()
+    }
+
+    /// Returns the first payload and keeps the others for the next takes.
+    fn deliver(&self, mut items: Vec<Vec<u8>>) -> Option<Vec<u8>> {
+        if items.is_empty() {
+            return None;
+        }
+        let first = items.remove(0);
+        self.buffered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(items);
+        Some(first)
+    }
+
     async fn take_until(&self, deadline: Option<Instant>) -> Result<Option<Vec<u8>>> {
+        if let Some(payload) = self.next_buffered() {
+            return Ok(Some(payload));
+        }
         if self.lock_path.is_some() {
-            return match self.take_leased_until(deadline).await? {
-                Some(item) => {
-                    let data = item.data.clone();
-                    item.complete().await?;
-                    Ok(Some(data))
+            loop {
+                let Some(item) = self.take_leased_until(deadline).await? else {
+                    return Ok(None);
+                };
+                let items = item.items.clone();
+                item.complete().await?;
+                // An empty envelope (a putMulti of nothing) is consumed and skipped.
+                if let Some(first) = self.deliver(items) {
+                    return Ok(Some(first));
                 }
-                None => Ok(None),
-            };
+            }
         }
         loop {
             let (children, watcher) = self.children_watch(&self.path).await?;
@@ -205,7 +313,9 @@ impl DistributedQueue {
                 match self.client.delete(&item, Some(stat.version)).await {
                     Ok(()) => {
                         tracing::debug!(%item, "took an item (at most once)");
-                        return Ok(Some(data.to_vec()));
+                        if let Some(first) = self.deliver(payloads(&data)) {
+                            return Ok(Some(first));
+                        }
                     }
                     // Another consumer won it.
                     Err(zk_client::Error::NoNode | zk_client::Error::BadVersion) => continue,
@@ -307,12 +417,12 @@ impl DistributedQueue {
             item,
             lock,
             lock_stat,
-            data: Vec::new(),
+            items: Vec::new(),
             finished: false,
         };
         match paths::retrying(|| self.client.get_data(&held.item)).await {
             Ok((data, _)) => {
-                held.data = data.to_vec();
+                held.items = payloads(&data);
                 tracing::debug!(item = %held.item, lock = %held.lock, "leased an item");
                 Ok(Some(held))
             }
@@ -383,14 +493,21 @@ pub struct LeasedItem {
     item: String,
     lock: String,
     lock_stat: Stat,
-    data: Vec<u8>,
+    items: Vec<Vec<u8>>,
     finished: bool,
 }
 
 impl LeasedItem {
-    /// The item's bytes.
+    /// The item's payload (the first one of a multi-payload node; see
+    /// [`items`](Self::items)).
     pub fn data(&self) -> &[u8] {
-        &self.data
+        self.items.first().map_or(&[], Vec::as_slice)
+    }
+
+    /// Every payload of the item's node (one, unless it was put with
+    /// [`put_multi`](DistributedQueue::put_multi) or Curator's `putMulti`).
+    pub fn items(&self) -> &[Vec<u8>] {
+        &self.items
     }
 
     /// The item's node path.
@@ -539,7 +656,7 @@ impl DistributedPriorityQueue {
     /// As [`DistributedQueue::put`].
     pub async fn put(&self, data: &[u8], priority: i32) -> Result<String> {
         let name = format!("{QUEUE_ITEM_PREFIX}{}", priority_to_string(priority));
-        self.queue.put_named(&name, data).await
+        self.queue.put_named(&name, &encode_items(&[data])).await
     }
 
     /// The underlying queue, to take from (its order is the priority order).
@@ -565,6 +682,23 @@ mod tests {
             .collect();
         assert_eq!(names, expect);
         assert_eq!(priority_to_string(i32::MIN), "080000000");
+    }
+
+    #[test]
+    fn envelopes_round_trip_and_raw_data_is_one_payload() {
+        let empty: &[&[u8]] = &[];
+        assert_eq!(decode_items(&encode_items(empty)), Some(Vec::new()));
+        let big = vec![7u8; 300];
+        assert_eq!(
+            decode_items(&encode_items(&[&big, b""])),
+            Some(vec![big.clone(), Vec::new()])
+        );
+        assert_eq!(decode_items(b"raw"), None);
+        assert_eq!(payloads(b"raw"), vec![b"raw".to_vec()]);
+        // Truncated or trailing bytes are not an envelope.
+        let good = encode_items(&[b"abc"]);
+        assert_eq!(decode_items(&good[..good.len() - 1]), None);
+        assert_eq!(decode_items(&[good.as_slice(), b"x"].concat()), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Distributed queues: FIFO order, Curator's item names, blocking takes woken by puts,
 //! priority order, N producers × M consumers with every item delivered exactly once (lease
 //! mode), and a consumer whose session expires mid-item: its item goes to another consumer
-//! and nothing is lost. On Apache ZooKeeper and on zk-server-lite.
+//! and nothing is lost. On Apache ZooKeeper and on zk-server-lite; and beside Curator's Java
+//! queues on the same paths.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -228,4 +229,143 @@ async fn expired_consumer_loses_no_item_on_server_lite() {
         None,
     )
     .await;
+}
+
+/// Curator's jars and a JDK, or `None` (the test is skipped, or fails when
+/// `ZK_REQUIRE_FOREIGN_CLIENTS` is set, as in the other Curator tests).
+fn curator_classpath() -> Option<String> {
+    let jars = [
+        "curator-recipes.jar",
+        "curator-framework.jar",
+        "curator-client.jar",
+        "zookeeper.jar",
+        "zookeeper-jute.jar",
+        "guava.jar",
+        "slf4j-api.jar",
+        "slf4j-nop.jar",
+    ]
+    .map(|j| format!("/usr/share/java/{j}"));
+    let have_jdk = ["javac", "java"].iter().all(|c| {
+        std::process::Command::new(c)
+            .arg("-version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok()
+    });
+    if have_jdk && jars.iter().all(|j| std::path::Path::new(j).exists()) {
+        return Some(jars.join(":"));
+    }
+    let message = "Curator queue test: no JDK or Curator jars";
+    assert!(
+        std::env::var_os("ZK_REQUIRE_FOREIGN_CLIENTS").is_none(),
+        "{message}"
+    );
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+/// Runs the Java queue participant to completion; returns its stdout lines.
+async fn java_queue(classes: &std::path::Path, jars: &str, args: &[&str]) -> Vec<String> {
+    let mut command = std::process::Command::new("java");
+    command
+        .args([
+            "-Xmx128m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+        ])
+        .arg(format!("{}:{jars}", classes.display()))
+        .arg("CuratorQueueParticipant")
+        .args(args)
+        .stderr(std::process::Stdio::inherit());
+    let output = within(
+        "the Java queue participant",
+        tokio::task::spawn_blocking(move || command.output()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(output.status.success(), "{:?}: {lines:?}", output.status);
+    assert_eq!(lines.last().map(String::as_str), Some("DONE"), "{lines:?}");
+    lines
+}
+
+/// Curator's Java queues and ours on the same paths, both ways: items a Curator producer
+/// puts (plain and priority) come out of our queues in order, and items we put (one by one
+/// and several in one node) are consumed by a Curator consumer in lockPath mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_java_and_rust_share_a_queue() {
+    let Some(jars) = curator_classpath() else {
+        return;
+    };
+    let classes = tempfile::tempdir().unwrap();
+    let source = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/recipes/java/CuratorQueueParticipant.java");
+    let status = std::process::Command::new("javac")
+        .args(["-nowarn", "-cp", &jars, "-d"])
+        .arg(classes.path())
+        .arg(source)
+        .status()
+        .unwrap();
+    assert!(status.success(), "javac failed");
+
+    let server = start_server().await;
+    let cs = server.connect_string();
+    let client = connect(&cs).await;
+    let (path, locks) = ("/queues/shared", "/queues/shared-locks");
+
+    // Java puts, we take (lease mode), in order.
+    java_queue(
+        classes.path(),
+        &jars,
+        &[&cs, "produce", path, "j0", "j1", "j2"],
+    )
+    .await;
+    let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
+    for want in ["j0", "j1", "j2"] {
+        let item = within("a Java item", queue.take_leased()).await.unwrap();
+        assert_eq!(item.data(), want.as_bytes());
+        item.complete().await.unwrap();
+    }
+
+    // We put, Java consumes with its lockPath safety.
+    queue.put(b"r0").await.unwrap();
+    queue.put_multi(&[b"r1", b"r2"]).await.unwrap();
+    queue.put(b"r3").await.unwrap();
+    let lines = java_queue(classes.path(), &jars, &[&cs, "consume", path, locks, "4"]).await;
+    let got: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("GOT "))
+        .collect();
+    assert_eq!(got, ["r0", "r1", "r2", "r3"]);
+    assert!(queue.items().await.unwrap().is_empty());
+
+    // Java's priority queue, our priority order.
+    let prio = "/queues/shared-prio";
+    java_queue(
+        classes.path(),
+        &jars,
+        &[
+            &cs,
+            "produce-priority",
+            prio,
+            "p5:5",
+            "m1:-1",
+            "z0:0",
+            "m1b:-1",
+        ],
+    )
+    .await;
+    let queue = DistributedPriorityQueue::new(&client, prio).unwrap();
+    for want in ["m1", "m1b", "z0", "p5"] {
+        let data = within("a Java priority item", queue.queue().take())
+            .await
+            .unwrap();
+        assert_eq!(data, want.as_bytes());
+    }
 }

@@ -384,21 +384,32 @@ impl DistributedQueue {
     async fn try_lock(&self, lock_dir: &str, name: &str) -> Result<Option<LeasedItem>> {
         let lock = paths::join(lock_dir, name);
         let item = paths::join(&self.path, name);
+        // A token in the lock node tells our lock from any other, even one made by another
+        // take on this same session.
+        let token = uuid::Uuid::new_v4().hyphenated().to_string();
         let options = CreateOptions::new(CreateMode::Ephemeral);
+        // Until we know the outcome, a cancellation must not leave our lock behind (the create
+        // may be in flight): the guard removes it in the background if it is ours.
+        let mut pending = PendingLock {
+            client: self.client.clone(),
+            lock: lock.clone(),
+            token: token.clone(),
+            armed: true,
+        };
         let created = paths::retrying(|| {
             let client = self.client.clone();
             let lock = lock.clone();
             let options = options.clone();
+            let token = token.clone();
             async move {
-                match client.create(&lock, b"", &options).await {
+                match client.create(&lock, token.as_bytes(), &options).await {
                     Ok((_, stat)) => Ok(Some(stat)),
                     Err(zk_client::Error::NodeExists) => {
                         // Ours after a lost reply, or someone else's.
-                        match client.exists(&lock).await? {
-                            Some(stat) if stat.ephemeral_owner == client.session_id() => {
-                                Ok(Some(stat))
-                            }
-                            _ => Ok(None),
+                        match client.get_data(&lock).await {
+                            Ok((data, stat)) if data.as_ref() == token.as_bytes() => Ok(Some(stat)),
+                            Ok(_) | Err(zk_client::Error::NoNode) => Ok(None),
+                            Err(e) => Err(e),
                         }
                     }
                     Err(e) => Err(e),
@@ -408,14 +419,19 @@ impl DistributedQueue {
         .await;
         let lock_stat = match created {
             Ok(Some(stat)) => stat,
-            Ok(None) => return Ok(None),
+            Ok(None) => {
+                pending.armed = false;
+                return Ok(None);
+            }
             Err(e) => return Err(e.into()),
         };
+        pending.armed = false;
         // From here on the lock is ours: make sure a cancellation or an error removes it.
         let mut held = LeasedItem {
             client: self.client.clone(),
             item,
             lock,
+            token,
             lock_stat,
             items: Vec::new(),
             finished: false,
@@ -444,6 +460,43 @@ impl DistributedQueue {
             }
         }
         Err(Error::NodeVanished(path.to_owned()))
+    }
+}
+
+/// A lock node being created; removed in the background if dropped while armed.
+struct PendingLock {
+    client: Client,
+    lock: String,
+    token: String,
+    armed: bool,
+}
+
+impl Drop for PendingLock {
+    fn drop(&mut self) {
+        if self.armed {
+            let (client, lock, token) =
+                (self.client.clone(), self.lock.clone(), self.token.clone());
+            // Sent after the create on the same session, so the server sees the create first.
+            paths::spawn_cleanup("cancelled queue lease", async move {
+                delete_if_ours(&client, &lock, &token).await
+            });
+        }
+    }
+}
+
+/// Deletes the lock node if it holds our token (and has not changed since we read it); a
+/// missing node or an ended session counts as done.
+async fn delete_if_ours(client: &Client, lock: &str, token: &str) -> Result<()> {
+    let stat = match paths::retrying(|| client.get_data(lock)).await {
+        Ok((data, stat)) if data.as_ref() == token.as_bytes() => stat,
+        Ok(_) | Err(zk_client::Error::NoNode) => return Ok(()),
+        Err(e) if e.is_session_terminal() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    match paths::retrying(|| client.delete(lock, Some(stat.version))).await {
+        Ok(()) | Err(zk_client::Error::NoNode | zk_client::Error::BadVersion) => Ok(()),
+        Err(e) if e.is_session_terminal() => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -492,6 +545,7 @@ pub struct LeasedItem {
     client: Client,
     item: String,
     lock: String,
+    token: String,
     lock_stat: Stat,
     items: Vec<Vec<u8>>,
     finished: bool,
@@ -590,17 +644,17 @@ impl LeasedItem {
     pub async fn abandon(mut self) -> Result<()> {
         self.finished = true;
         tracing::debug!(item = %self.item, "abandoned a leased item");
-        paths::delete_quietly(&self.client, &self.lock).await
+        delete_if_ours(&self.client, &self.lock, &self.token).await
     }
 }
 
 impl Drop for LeasedItem {
     fn drop(&mut self) {
         if !self.finished {
-            let client = self.client.clone();
-            let lock = self.lock.clone();
+            let (client, lock, token) =
+                (self.client.clone(), self.lock.clone(), self.token.clone());
             paths::spawn_cleanup("queue lease", async move {
-                paths::delete_quietly(&client, &lock).await
+                delete_if_ours(&client, &lock, &token).await
             });
         }
     }

@@ -179,6 +179,53 @@ async fn crash_mid_item<K, F>(
     assert!(other.get_children(path).await.unwrap().is_empty());
 }
 
+/// Two leased takes on one session get different items; takes cancelled at any point leave
+/// no lock behind and lose no item.
+async fn same_session_and_cancelled_takes(cs: &str) {
+    let (path, locks) = ("/queues/cancel", "/queues/cancel-locks");
+    let client = connect(cs).await;
+    let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
+    for i in 0..3 {
+        queue.put(format!("c{i}").as_bytes()).await.unwrap();
+    }
+    let (a, b) = tokio::join!(queue.take_leased(), queue.take_leased());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.path(), b.path(), "one item leased twice on one session");
+    a.abandon().await.unwrap();
+    b.abandon().await.unwrap();
+
+    for micros in (0..40u64).map(|i| i * 150) {
+        let attempt = tokio::time::timeout(Duration::from_micros(micros), queue.take_leased());
+        if let Ok(item) = attempt.await {
+            item.unwrap().abandon().await.unwrap();
+        }
+        // Whatever point the take was cancelled at, its lock goes away.
+        zk_testkit::wait_until(crate::WAIT, "no lock left behind", || {
+            let client = client.clone();
+            async move { client.get_children(locks).await.unwrap().is_empty() }
+        })
+        .await;
+    }
+    for want in ["c0", "c1", "c2"] {
+        assert_eq!(
+            within("a take", queue.take()).await.unwrap(),
+            want.as_bytes()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_session_and_cancelled_takes_on_apache() {
+    let server = start_server().await;
+    same_session_and_cancelled_takes(&server.connect_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_session_and_cancelled_takes_on_server_lite() {
+    let server = start_lite().await;
+    same_session_and_cancelled_takes(&server.connect_string()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifo_order_on_apache() {
     let server = start_server().await;

@@ -56,23 +56,16 @@ async fn run() -> Result<(), Failure> {
     let (path, locks) = (format!("{base}/jobs"), format!("{base}/locks"));
     let total = PRODUCERS * JOBS_EACH;
 
-    // The crashing consumer takes the first job and dies holding it.
+    // The first producer queues its jobs.
+    produce(&connect_string, &path, &locks, 0).await?;
+
+    // A consumer leases the first job and, while working on it, crashes (below).
     let crashing = Client::connect(&connect_string).await?;
-    let crash = {
-        let queue = DistributedQueue::with_lock_path(&crashing, &path, &locks)?;
-        let crashing = crashing.clone();
-        tokio::spawn(async move {
-            let job = queue.take_leased().await?;
-            let name = String::from_utf8_lossy(job.data()).into_owned();
-            println!("consumer-crash: working on {name} ... and crashing");
-            crashing.close().await; // the session ends; our lock on the job goes with it
-            match job.complete().await {
-                Err(_) => println!("consumer-crash: (its late complete is refused)"),
-                Ok(()) => return Err::<String, Failure>("a dead consumer completed a job".into()),
-            }
-            Ok(name)
-        })
-    };
+    let job = DistributedQueue::with_lock_path(&crashing, &path, &locks)?
+        .take_leased()
+        .await?;
+    let crashed_job = String::from_utf8_lossy(job.data()).into_owned();
+    println!("consumer-crash: working on {crashed_job} ...");
 
     // The healthy consumers: record each job they process, complete it.
     let processed: Arc<Mutex<BTreeMap<String, Vec<usize>>>> = Arc::default();
@@ -105,18 +98,19 @@ async fn run() -> Result<(), Failure> {
         }));
     }
 
-    // The producers.
-    for p in 0..PRODUCERS {
-        let client = Client::connect(&connect_string).await?;
-        let queue = DistributedQueue::with_lock_path(&client, &path, &locks)?;
-        for i in 0..JOBS_EACH {
-            queue.put(format!("job-{p}-{i}").as_bytes()).await?;
-        }
-        println!("producer-{p}: queued {JOBS_EACH} jobs");
-        client.close().await;
+    // The crash: the session ends, and our lock on the job goes with it.
+    crashing.close().await;
+    println!("consumer-crash: crashed while holding {crashed_job}");
+    if job.complete().await.is_ok() {
+        return Err("a dead consumer completed a job".into());
+    }
+    println!("consumer-crash: (its late complete is refused)");
+
+    // The other producers, while the consumers work.
+    for p in 1..PRODUCERS {
+        produce(&connect_string, &path, &locks, p).await?;
     }
 
-    let crashed_job = crash.await??;
     for consumer in consumers {
         consumer.await??;
     }
@@ -135,6 +129,18 @@ async fn run() -> Result<(), Failure> {
         by[0]
     );
     println!("OK: all {total} jobs processed exactly once despite the crash");
+    Ok(())
+}
+
+/// Producer `p` queues its jobs.
+async fn produce(connect_string: &str, path: &str, locks: &str, p: usize) -> Result<(), Failure> {
+    let client = Client::connect(connect_string).await?;
+    let queue = DistributedQueue::with_lock_path(&client, path, locks)?;
+    for i in 0..JOBS_EACH {
+        queue.put(format!("job-{p}-{i}").as_bytes()).await?;
+    }
+    println!("producer-{p}: queued {JOBS_EACH} jobs");
+    client.close().await;
     Ok(())
 }
 

@@ -580,6 +580,41 @@ impl LeasedItem {
         self.lock_stat.czxid
     }
 
+    /// Resolves when our hold on the item has ended without us: our lock node is gone (our
+    /// session ended, or someone deleted it) or holds another take's token, or the session
+    /// is over — from then on the item may be given to another consumer. Also resolves if
+    /// the lock can no longer be observed (retries exhausted). Does not borrow the item.
+    ///
+    /// This is the session error policy: a mere disconnection does not resolve it (the
+    /// lock survives as long as the session does).
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: zk_recipes::DistributedQueue) -> Result<(), zk_recipes::Error> {
+    /// let item = queue.take_leased().await?;
+    /// tokio::select! {
+    ///     _ = item.lost() => eprintln!("lease lost; someone else will do it"),
+    ///     _ = process(item.data()) => item.complete().await?,
+    /// }
+    /// # Ok(()) }
+    /// # async fn process(_: &[u8]) {}
+    /// ```
+    pub fn lost(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let (client, lock, token) = (self.client.clone(), self.lock.clone(), self.token.clone());
+        async move {
+            loop {
+                match paths::retrying(|| client.get_data_watch(&lock)).await {
+                    Ok((data, _, watcher)) if data.as_ref() == token.as_bytes() => {
+                        if watcher.await.is_session_event() {
+                            break;
+                        }
+                    }
+                    Ok(_) | Err(_) => break,
+                }
+            }
+            tracing::info!(%lock, "lease on a queue item lost");
+        }
+    }
+
     /// Done: deletes the item and our lock in one transaction.
     ///
     /// # Errors

@@ -162,6 +162,7 @@ async fn crash_mid_item<K, F>(
     assert!(none.is_none());
     assert!(!waiting.is_finished());
 
+    let lost = held.lost();
     kill().await;
     let a = within("the crashed consumer's item", waiting)
         .await
@@ -172,6 +173,7 @@ async fn crash_mid_item<K, F>(
     if let Some(proxy) = proxy {
         proxy.unstall();
     }
+    within("the crashed holder to see its lease lost", lost).await;
     a.complete().await.unwrap();
     // The crashed holder learns that its lease is gone.
     let late = within("the late complete", held.complete()).await;

@@ -208,3 +208,32 @@ async fn caches_converge_after_reconnect_on_server_lite() {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     converges_after_reconnect(&server.connect_string(), &proxy).await;
 }
+
+/// When the session expires both caches end (their streams finish) and keep their last
+/// contents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_end_with_the_session_on_server_lite() {
+    let server = start_lite().await;
+    let cs = server.connect_string();
+    let writer = connect(&cs).await;
+    writer.create("/e", b"e", &persistent()).await.unwrap();
+    let reader = connect(&cs).await;
+    let node = NodeCache::start(&reader, "/e").await.unwrap();
+    let tree = TreeCache::start(&reader, "/e").await.unwrap();
+    let mut changes = node.changes();
+    let mut events = tree.events();
+    node_becomes(&mut changes, Some(b"e")).await;
+
+    assert!(server.expire_session(reader.session_id()));
+    within("the node cache to end", async {
+        while changes.next().await.is_some() {}
+    })
+    .await;
+    within("the tree cache to end", async {
+        while events.next().await.is_some() {}
+    })
+    .await;
+    assert!(node.is_ended() && tree.is_ended());
+    assert_eq!(node.current().unwrap().data, b"e");
+    assert_eq!(contents(&tree), expect(&[("/e", "e")]));
+}

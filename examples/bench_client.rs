@@ -223,6 +223,11 @@ async fn run<C: Bench>(addr: &str, server: &str) -> Result<(), Error> {
     let node = format!("{root}/node");
     client.create_persistent(&node).await?;
 
+    // Warm-up, unmeasured: the server's JIT and both sides' buffers, so that whichever
+    // client runs first is not charged for a cold JVM.
+    pipelined(20_000, IN_FLIGHT, |_| client.get(&node)).await?;
+    pipelined(1_000, 1, |_| client.get(&node)).await?;
+
     // (a) sequential reads: latency.
     let (report, _) = pipelined(2_000, 1, |_| client.get(&node)).await?;
     print(C::NAME, server, "a_sequential_get_2000", report);

@@ -296,9 +296,16 @@ async fn main() -> Result<(), Error> {
         None => {
             eprintln!("booting Apache ZooKeeper 3.8 (Debian's jars) on a free loopback port ...");
             // maxClientCnxns=0: Apache allows 60 connections per client IP by default, fewer than (e) opens.
-            let config = zk_testkit::ApacheConfig::new()
+            // A production-like server: full JIT (the testkit's fast-start C1-only flag off),
+            // fsync on (the testkit turns it off for tests).
+            let mut config = zk_testkit::ApacheConfig::new()
                 .tick_time(Duration::from_millis(2000))
-                .config_line("maxClientCnxns=0");
+                .config_line("maxClientCnxns=0")
+                .java_property("zookeeper.forceSync", "yes")
+                .java_property("zookeeper.preAllocSize", "65536");
+            config
+                .jvm_options
+                .retain(|option| !option.starts_with("-XX:TieredStopAtLevel"));
             let server = zk_testkit::ApacheServer::start_with(config).await?;
             let addr = server.connect_string();
             label.get_or_insert_with(|| "apache-zookeeper-3.8".to_owned());

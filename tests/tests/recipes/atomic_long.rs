@@ -2,13 +2,15 @@
 
 use zk_recipes::AtomicLong;
 
-use crate::{connect, start_server, within};
+use crate::{connect, start, within};
+use zk_testkit::ServerKind;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_increments_and_compare_and_set() {
+for_each_server!(concurrent_increments_and_compare_and_set,);
+
+async fn concurrent_increments_and_compare_and_set(kind: ServerKind) {
     const TASKS: i64 = 4;
     const EACH: i64 = 25;
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let observer = connect(&cs).await;
     let path = "/counters/jobs";

@@ -7,7 +7,14 @@ use zk_client::Client;
 use zk_recipes::{Barrier, DoubleBarrier};
 use zk_testkit::{FaultProxy, wait_until};
 
-use crate::{WAIT, connect, connect_with, start_server, within};
+use crate::{WAIT, connect, connect_with, start, within};
+use zk_testkit::ServerKind;
+
+for_each_server!(
+    members_enter_together_and_leave_together,
+    a_member_that_dies_does_not_block_leaving,
+    a_barrier_holds_waiters_until_removed,
+);
 
 async fn member_nodes(observer: &Client, path: &str) -> usize {
     match observer.get_children(path).await {
@@ -17,9 +24,8 @@ async fn member_nodes(observer: &Client, path: &str) -> usize {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members_enter_together_and_leave_together() {
-    let server = start_server().await;
+async fn members_enter_together_and_leave_together(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let observer = connect(&cs).await;
     let path = "/barriers/double";
@@ -93,9 +99,8 @@ async fn members_enter_together_and_leave_together() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_that_dies_does_not_block_leaving() {
-    let server = start_server().await;
+async fn a_member_that_dies_does_not_block_leaving(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let path = "/barriers/dying";
@@ -131,9 +136,8 @@ async fn a_member_that_dies_does_not_block_leaving() {
     assert_eq!(member_nodes(&observer, path).await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_barrier_holds_waiters_until_removed() {
-    let server = start_server().await;
+async fn a_barrier_holds_waiters_until_removed(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let gate = Barrier::new(&connect(&cs).await, "/barriers/simple/gate").unwrap();
     // Down: no wait.

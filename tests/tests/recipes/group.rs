@@ -6,11 +6,13 @@ use std::time::Duration;
 use zk_recipes::GroupMember;
 use zk_testkit::{FaultProxy, wait_until};
 
-use crate::{WAIT, connect, connect_with, start_server, within};
+use crate::{WAIT, connect, connect_with, start, within};
+use zk_testkit::ServerKind;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members_join_leave_recover_and_expire() {
-    let server = start_server().await;
+for_each_server!(members_join_leave_recover_and_expire,);
+
+async fn members_join_leave_recover_and_expire(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let admin = connect(&cs).await;

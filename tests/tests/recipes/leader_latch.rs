@@ -7,7 +7,15 @@ use zk_client::Client;
 use zk_recipes::{ErrorPolicy, LatchEnd, LeaderLatch};
 use zk_testkit::{FaultProxy, wait_until};
 
-use crate::{WAIT, connect, connect_with, start_server, within};
+use crate::{WAIT, connect, connect_with, start, within};
+use zk_testkit::ServerKind;
+
+for_each_server!(
+    exactly_one_leader_among_three_and_hand_over_on_close,
+    a_cut_leader_loses_leadership_before_another_takes_over,
+    after_a_reconnect_the_leader_rechecks_and_leads_again,
+    a_leader_whose_node_is_deleted_queues_again_behind_the_new_leader,
+);
 
 fn leaders(latches: &[LeaderLatch]) -> Vec<usize> {
     latches
@@ -24,9 +32,8 @@ async fn started(client: &Client, path: &str, id: &str) -> LeaderLatch {
     latch
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exactly_one_leader_among_three_and_hand_over_on_close() {
-    let server = start_server().await;
+async fn exactly_one_leader_among_three_and_hand_over_on_close(kind: ServerKind) {
+    let server = start(kind).await;
     one_leader_and_hand_over(&server.connect_string()).await;
 }
 
@@ -91,9 +98,8 @@ pub(crate) async fn one_leader_and_hand_over(cs: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_leader_loses_leadership_before_another_takes_over() {
-    let server = start_server().await;
+async fn a_cut_leader_loses_leadership_before_another_takes_over(kind: ServerKind) {
+    let server = start(kind).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let path = "/election/expiry";
     let proxied = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
@@ -143,9 +149,8 @@ async fn a_cut_leader_loses_leadership_before_another_takes_over() {
     assert_eq!(others[0].participants().await.unwrap().len(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_reconnect_the_leader_rechecks_and_leads_again() {
-    let server = start_server().await;
+async fn after_a_reconnect_the_leader_rechecks_and_leads_again(kind: ServerKind) {
+    let server = start(kind).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let path = "/election/reconnect";
     let proxied = connect_with(&proxy.addr().to_string(), Duration::from_secs(10)).await;
@@ -217,9 +222,8 @@ async fn after_a_reconnect_the_leader_rechecks_and_leads_again() {
     assert!(direct.get_children(path).await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_whose_node_is_deleted_queues_again_behind_the_new_leader() {
-    let server = start_server().await;
+async fn a_leader_whose_node_is_deleted_queues_again_behind_the_new_leader(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let admin = connect(&cs).await;
     let path = "/election/reset";

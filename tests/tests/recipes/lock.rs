@@ -10,11 +10,20 @@ use zk_client::{CreateMode, CreateOptions};
 use zk_recipes::{ErrorPolicy, FencingToken, LossReason, Mutex};
 use zk_testkit::{FaultProxy, wait_until};
 
-use crate::{WAIT, connect, connect_with, start_server, watches_by_session, within};
+use crate::{WAIT, connect, connect_with, start, watches_by_session, within};
+use zk_testkit::ServerKind;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contenders_never_overlap() {
-    let server = start_server().await;
+for_each_server!(
+    contenders_never_overlap,
+    waiters_watch_only_their_predecessor,
+    acquire_timeout_and_cancellation_leave_no_node,
+    standard_policy_reports_loss_on_suspension_then_the_lock_moves_on,
+    session_policy_keeps_the_lock_through_a_short_cut_and_loses_it_on_expiry,
+    a_waiter_whose_session_expires_fails_and_a_deleted_node_is_a_loss,
+);
+
+async fn contenders_never_overlap(kind: ServerKind) {
+    let server = start(kind).await;
     no_overlap(&server.connect_string(), 5, 4).await;
 }
 
@@ -95,9 +104,8 @@ pub(crate) async fn no_overlap(cs: &str, tasks: usize, rounds: usize) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiters_watch_only_their_predecessor() {
-    let server = start_server().await;
+async fn waiters_watch_only_their_predecessor(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let observer = connect(&cs).await;
     let path = "/locks/pred";
@@ -196,9 +204,8 @@ async fn waiters_watch_only_their_predecessor() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acquire_timeout_and_cancellation_leave_no_node() {
-    let server = start_server().await;
+async fn acquire_timeout_and_cancellation_leave_no_node(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let holder = connect(&cs).await;
     let other = connect(&cs).await;
@@ -254,9 +261,8 @@ async fn acquire_timeout_and_cancellation_leave_no_node() {
     assert!(mutex.contenders().await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn standard_policy_reports_loss_on_suspension_then_the_lock_moves_on() {
-    let server = start_server().await;
+async fn standard_policy_reports_loss_on_suspension_then_the_lock_moves_on(kind: ServerKind) {
+    let server = start(kind).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let proxied = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
     let direct = connect(&server.connect_string()).await;
@@ -290,9 +296,10 @@ async fn standard_policy_reports_loss_on_suspension_then_the_lock_moves_on() {
     next.release().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn session_policy_keeps_the_lock_through_a_short_cut_and_loses_it_on_expiry() {
-    let server = start_server().await;
+async fn session_policy_keeps_the_lock_through_a_short_cut_and_loses_it_on_expiry(
+    kind: ServerKind,
+) {
+    let server = start(kind).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let proxied = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
     let direct = connect(&server.connect_string()).await;
@@ -339,9 +346,8 @@ async fn session_policy_keeps_the_lock_through_a_short_cut_and_loses_it_on_expir
     next.release().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiter_whose_session_expires_fails_and_a_deleted_node_is_a_loss() {
-    let server = start_server().await;
+async fn a_waiter_whose_session_expires_fails_and_a_deleted_node_is_a_loss(kind: ServerKind) {
+    let server = start(kind).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let proxied = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
     let direct = connect(&server.connect_string()).await;

@@ -1,11 +1,50 @@
-//! zk-recipes against real Apache ZooKeeper 3.8 (booted by the test kit), through the fault
-//! proxy where a test needs faults.
+//! zk-recipes against real Apache ZooKeeper 3.8 (booted by the test kit) and zk-server-lite,
+//! through the fault proxy where a test needs faults.
+//!
+//! One suite, parameterised by server, as the client suite: a test body is an
+//! `async fn name(kind: ServerKind)` and `for_each_server!` instantiates it twice, as
+//! `<file>::apache::name` and `<file>::lite::name`, so the same assertions run against both.
+//! `cargo test -p zk-testkit --test recipes lite::` runs the zk-server-lite half. Tests that
+//! need what only Apache offers here (a three-member ensemble, Curator's Java client next to
+//! ours) are plain Apache tests and say so.
 //!
 //! Every wait is bounded and event-driven: a recipe's own future or status, or a condition
 //! polled with [`zk_testkit::wait_until`]; nothing sleeps to let things settle.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// Instantiates each listed `async fn name(kind: ServerKind)` once per server, as
+/// `apache::name` and `lite::name` (multi-threaded tokio tests). Attributes written as
+/// `#[lite(...)]` before a name apply to the zk-server-lite instance only (e.g. an `ignore`
+/// naming a known server bug).
+///
+/// A copy of `for_each_server!` in `tests/tests/client/main.rs`; keep the two identical.
+macro_rules! for_each_server {
+    ($( $(#[lite($lite_attr:meta)])* $name:ident ),* $(,)?) => {
+        /// The tests against Apache ZooKeeper 3.8.
+        mod apache {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(zk_testkit::ServerKind::Apache).await;
+                }
+            )*
+        }
+
+        /// The same tests against zk-server-lite.
+        mod lite {
+            $(
+                $(#[$lite_attr])*
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(zk_testkit::ServerKind::Lite).await;
+                }
+            )*
+        }
+    };
+}
+
+// After the macro: the modules use it by textual scope.
 mod atomic_long;
 mod cache;
 mod curator;
@@ -18,7 +57,6 @@ mod protected;
 mod queue;
 mod rw_lock;
 mod semaphore;
-mod server_lite;
 mod shared_count;
 
 use std::collections::HashMap;
@@ -26,12 +64,21 @@ use std::future::Future;
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_testkit::{ApacheConfig, ApacheServer, init_tracing};
+use zk_testkit::{ApacheConfig, ApacheServer, ServerKind, ServerOptions, TestServer, init_tracing};
 
 /// Generous bound for anything on a slow, loaded 2-core machine.
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
-/// Starts a standalone Apache ZooKeeper.
+/// Starts a standalone server of `kind` with the default options.
+pub(crate) async fn start(kind: ServerKind) -> TestServer {
+    init_tracing();
+    match TestServer::start(kind, &ServerOptions::new()).await {
+        Ok(server) => server,
+        Err(e) => panic!("cannot start {kind}: {e}"),
+    }
+}
+
+/// Starts a standalone Apache ZooKeeper (for the Apache-only tests).
 pub(crate) async fn start_server() -> ApacheServer {
     init_tracing();
     match ApacheServer::start_with(ApacheConfig::new()).await {
@@ -67,7 +114,7 @@ pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
 }
 
 /// The server's watches by session (`wchc`): session id → watched paths, sorted.
-pub(crate) async fn watches_by_session(server: &ApacheServer) -> HashMap<i64, Vec<String>> {
+pub(crate) async fn watches_by_session(server: &TestServer) -> HashMap<i64, Vec<String>> {
     let text = server.four_letter_word("wchc").await.unwrap();
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
     let mut current = None;

@@ -5,11 +5,13 @@ use std::time::Duration;
 use zk_recipes::paths::{self, ProtectedId};
 use zk_testkit::{Direction, FaultProxy, wait_until};
 
-use crate::{WAIT, connect, connect_with, start_server, within};
+use crate::{WAIT, connect, connect_with, start, within};
+use zk_testkit::ServerKind;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_create_reply_leaves_exactly_one_node() {
-    let server = start_server().await;
+for_each_server!(a_lost_create_reply_leaves_exactly_one_node,);
+
+async fn a_lost_create_reply_leaves_exactly_one_node(kind: ServerKind) {
+    let server = start(kind).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(20)).await;
     let observer = connect(&server.connect_string()).await;

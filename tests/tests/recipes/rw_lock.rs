@@ -8,11 +8,16 @@ use std::time::Duration;
 use zk_recipes::{ReadWriteLock, paths};
 use zk_testkit::wait_until;
 
-use crate::{WAIT, connect, start_server, within};
+use crate::{WAIT, connect, start, within};
+use zk_testkit::ServerKind;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readers_share_writers_wait_in_order() {
-    let server = start_server().await;
+for_each_server!(
+    readers_share_writers_wait_in_order,
+    writers_never_overlap_readers_or_each_other,
+);
+
+async fn readers_share_writers_wait_in_order(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let path = "/locks/rw";
     let lock = |client: &zk_client::Client| ReadWriteLock::new(client, path).unwrap();
@@ -77,9 +82,8 @@ async fn readers_share_writers_wait_in_order() {
     r3.release().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writers_never_overlap_readers_or_each_other() {
-    let server = start_server().await;
+async fn writers_never_overlap_readers_or_each_other(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let readers = Arc::new(AtomicUsize::new(0));
     let writers = Arc::new(AtomicUsize::new(0));

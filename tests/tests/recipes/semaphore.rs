@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use zk_recipes::{Semaphore, paths};
 
-use crate::{connect, start_server, within};
+use crate::{connect, start, within};
+use zk_testkit::ServerKind;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn never_more_holders_than_leases() {
+for_each_server!(never_more_holders_than_leases,);
+
+async fn never_more_holders_than_leases(kind: ServerKind) {
     const LEASES: usize = 2;
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let observer = connect(&cs).await;
     let path = "/semaphores/slots";

@@ -2,11 +2,13 @@
 
 use zk_recipes::SharedCount;
 
-use crate::{connect, start_server, within};
+use crate::{connect, start, within};
+use zk_testkit::ServerKind;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_try_set_and_changes() {
-    let server = start_server().await;
+for_each_server!(seed_try_set_and_changes,);
+
+async fn seed_try_set_and_changes(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let a = connect(&cs).await;
     let b = connect(&cs).await;

@@ -9,7 +9,8 @@
 //! cargo run --release -p zk-examples --example bench_client -- 127.0.0.1:2181 --label zk-server-lite --only zk-rs
 //! ```
 //!
-//! Workloads: (a) 2 000 sequential getData of a 100-byte node; (b) 100 000 pipelined getData,
+//! Each workload runs twice per client, in ABBA order (ours, theirs, theirs, ours), so a
+//! server that is still warming up favours neither. Workloads: (a) 2 000 sequential getData of a 100-byte node; (b) 100 000 pipelined getData,
 //! at most 1 000 in flight; (c) 20 000 pipelined setData of 100 bytes; (d) 10 000 create
 //! ephemeral-sequential then delete them, pipelined (20 000 ops); (e) 200 sessions connected
 //! concurrently, then closed. Latency is measured per operation from call to reply.
@@ -216,62 +217,80 @@ where
     Ok((report, outputs))
 }
 
-async fn run<C: Bench>(addr: &str, server: &str) -> Result<(), Error> {
+/// The workloads, in the order they run.
+const WORKLOADS: [&str; 5] = [
+    "a_sequential_get_2000",
+    "b_pipelined_get_100000",
+    "c_pipelined_set_20000",
+    "d_create_delete_ephemeral_seq_10000",
+    "e_connect_close_200_sessions",
+];
+
+/// One client's session and its node, ready for the workloads.
+struct Prepared<C> {
+    client: C,
+    root: String,
+    node: String,
+}
+
+async fn prepare<C: Bench>(addr: &str) -> Result<Prepared<C>, Error> {
     let client = C::connect(addr.to_owned()).await?;
     let root = format!("/bench-{}-{}", C::NAME, std::process::id());
     client.create_persistent(&root).await?;
     let node = format!("{root}/node");
     client.create_persistent(&node).await?;
-
-    // Warm-up, unmeasured: the server's JIT and both sides' buffers, so that whichever
-    // client runs first is not charged for a cold JVM.
+    // Warm-up, unmeasured: the server's JIT and both sides' buffers.
     pipelined(20_000, IN_FLIGHT, |_| client.get(&node)).await?;
     pipelined(1_000, 1, |_| client.get(&node)).await?;
+    Ok(Prepared { client, root, node })
+}
 
-    // (a) sequential reads: latency.
-    let (report, _) = pipelined(2_000, 1, |_| client.get(&node)).await?;
-    print(C::NAME, server, "a_sequential_get_2000", report);
+async fn finish<C: Bench>(p: Prepared<C>) -> Result<(), Error> {
+    p.client.delete(&p.node).await?;
+    p.client.delete(&p.root).await?;
+    p.client.close().await
+}
 
-    // (b) pipelined reads.
-    let (report, _) = pipelined(100_000, IN_FLIGHT, |_| client.get(&node)).await?;
-    print(C::NAME, server, "b_pipelined_get_100000", report);
-
-    // (c) pipelined writes.
-    let (report, _) = pipelined(20_000, IN_FLIGHT, |_| client.set(&node)).await?;
-    print(C::NAME, server, "c_pipelined_set_20000", report);
-
-    // (d) create ephemeral-sequential, then delete them: both phases count.
-    let prefix = format!("{root}/seq-");
-    let (created, paths) = pipelined(10_000, IN_FLIGHT, |_| client.create_seq(&prefix)).await?;
-    let (deleted, _) = pipelined(paths.len(), IN_FLIGHT, |i| client.delete(&paths[i])).await?;
-    let mut latencies = created.latencies_us;
-    latencies.extend(deleted.latencies_us);
-    let both = Report {
-        ops: created.ops + deleted.ops,
-        secs: created.secs + deleted.secs,
-        cpu: created.cpu + deleted.cpu,
-        latencies_us: latencies,
-    };
-    print(C::NAME, server, "d_create_delete_ephemeral_seq_10000", both);
-
-    client.delete(&node).await?;
-    client.delete(&root).await?;
-    client.close().await?;
-
-    // (e) 200 sessions connected concurrently, then closed; latency is per connect.
-    let (connected, sessions) = pipelined(200, 200, |_| C::connect(addr.to_owned())).await?;
-    let cpu0 = cpu_seconds();
-    let start = Instant::now();
-    futures::future::try_join_all(sessions.into_iter().map(C::close)).await?;
-    let closing = start.elapsed().as_secs_f64();
-    let report = Report {
-        ops: 200,
-        secs: connected.secs + closing,
-        cpu: connected.cpu + (cpu_seconds() - cpu0),
-        latencies_us: connected.latencies_us,
-    };
-    print(C::NAME, server, "e_connect_close_200_sessions", report);
-    Ok(())
+async fn workload<C: Bench>(p: &Prepared<C>, addr: &str, name: &str) -> Result<Report, Error> {
+    let (client, node) = (&p.client, &p.node);
+    Ok(match name {
+        // (a) sequential reads: latency.
+        "a_sequential_get_2000" => pipelined(2_000, 1, |_| client.get(node)).await?.0,
+        // (b) pipelined reads.
+        "b_pipelined_get_100000" => pipelined(100_000, IN_FLIGHT, |_| client.get(node)).await?.0,
+        // (c) pipelined writes.
+        "c_pipelined_set_20000" => pipelined(20_000, IN_FLIGHT, |_| client.set(node)).await?.0,
+        // (d) create ephemeral-sequential, then delete them: both phases count.
+        "d_create_delete_ephemeral_seq_10000" => {
+            let prefix = format!("{}/seq-", p.root);
+            let (created, paths) =
+                pipelined(10_000, IN_FLIGHT, |_| client.create_seq(&prefix)).await?;
+            let (deleted, _) =
+                pipelined(paths.len(), IN_FLIGHT, |i| client.delete(&paths[i])).await?;
+            let mut latencies = created.latencies_us;
+            latencies.extend(deleted.latencies_us);
+            Report {
+                ops: created.ops + deleted.ops,
+                secs: created.secs + deleted.secs,
+                cpu: created.cpu + deleted.cpu,
+                latencies_us: latencies,
+            }
+        }
+        // (e) 200 sessions connected concurrently, then closed; latency is per connect.
+        _ => {
+            let (connected, sessions) =
+                pipelined(200, 200, |_| C::connect(addr.to_owned())).await?;
+            let cpu0 = cpu_seconds();
+            let start = Instant::now();
+            futures::future::try_join_all(sessions.into_iter().map(C::close)).await?;
+            Report {
+                ops: 200,
+                secs: connected.secs + start.elapsed().as_secs_f64(),
+                cpu: connected.cpu + (cpu_seconds() - cpu0),
+                latencies_us: connected.latencies_us,
+            }
+        }
+    })
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -315,11 +334,34 @@ async fn main() -> Result<(), Error> {
     };
     let server = label.unwrap_or_else(|| addr.clone());
 
-    if only.as_deref().is_none_or(|o| o == Ours::NAME) {
-        run::<Ours>(&addr, &server).await?;
+    let ours = match only.as_deref().is_none_or(|o| o == Ours::NAME) {
+        true => Some(prepare::<Ours>(&addr).await?),
+        false => None,
+    };
+    let theirs = match only.as_deref().is_none_or(|o| o == Theirs::NAME) {
+        true => Some(prepare::<Theirs>(&addr).await?),
+        false => None,
+    };
+    // Each workload twice per client in ABBA order (ours, theirs, theirs, ours), so that a
+    // server still warming up favours neither client.
+    for name in WORKLOADS {
+        for ours_first in [true, false] {
+            for turn in 0..2 {
+                if (turn == 0) == ours_first {
+                    if let Some(p) = &ours {
+                        print(Ours::NAME, &server, name, workload(p, &addr, name).await?);
+                    }
+                } else if let Some(p) = &theirs {
+                    print(Theirs::NAME, &server, name, workload(p, &addr, name).await?);
+                }
+            }
+        }
     }
-    if only.as_deref().is_none_or(|o| o == Theirs::NAME) {
-        run::<Theirs>(&addr, &server).await?;
+    if let Some(p) = ours {
+        finish(p).await?;
+    }
+    if let Some(p) = theirs {
+        finish(p).await?;
     }
     Ok(())
 }

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, CreateOptions, SessionState};
 use zk_recipes::{NodeCache, NodeChanges, TreeCache, TreeEvent, TreeEvents};
-use zk_testkit::FaultProxy;
+use zk_testkit::{FaultProxy, ServerKind};
 
-use crate::{connect, connect_with, start_server, within};
+use crate::{connect, connect_with, start, within};
+
+for_each_server!(caches_mirror_changes, caches_converge_after_reconnect);
 
 async fn start_lite() -> zk_server_lite::Server {
     zk_testkit::init_tracing();
@@ -183,28 +185,13 @@ async fn converges_after_reconnect(cs: &str, proxy: &FaultProxy) {
     tree_becomes(&tree, &mut events, &want).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caches_mirror_changes_on_apache() {
-    let server = start_server().await;
+async fn caches_mirror_changes(kind: ServerKind) {
+    let server = start(kind).await;
     mirrors_changes(&server.connect_string()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caches_mirror_changes_on_server_lite() {
-    let server = start_lite().await;
-    mirrors_changes(&server.connect_string()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caches_converge_after_reconnect_on_apache() {
-    let server = start_server().await;
-    let proxy = FaultProxy::start(server.addr()).await.unwrap();
-    converges_after_reconnect(&server.connect_string(), &proxy).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caches_converge_after_reconnect_on_server_lite() {
-    let server = start_lite().await;
+async fn caches_converge_after_reconnect(kind: ServerKind) {
+    let server = start(kind).await;
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     converges_after_reconnect(&server.connect_string(), &proxy).await;
 }

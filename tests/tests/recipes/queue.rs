@@ -11,7 +11,16 @@ use std::time::Duration;
 use zk_recipes::{DistributedPriorityQueue, DistributedQueue, Error};
 use zk_testkit::FaultProxy;
 
-use crate::{connect, connect_with, start_server, within};
+use zk_testkit::ServerKind;
+
+use crate::{connect, connect_with, start, start_server, within};
+
+for_each_server!(
+    same_session_and_cancelled_takes,
+    fifo_order,
+    producers_and_consumers_exactly_once,
+    expired_consumer_loses_no_item,
+);
 
 async fn start_lite() -> zk_server_lite::Server {
     zk_testkit::init_tracing();
@@ -183,7 +192,7 @@ async fn crash_mid_item<K, F>(
 
 /// Two leased takes on one session get different items; takes cancelled at any point leave
 /// no lock behind and lose no item.
-async fn same_session_and_cancelled_takes(cs: &str) {
+async fn same_session_and_cancelled_takes_at(cs: &str) {
     let (path, locks) = ("/queues/cancel", "/queues/cancel-locks");
     let client = connect(cs).await;
     let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
@@ -216,47 +225,24 @@ async fn same_session_and_cancelled_takes(cs: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn same_session_and_cancelled_takes_on_apache() {
-    let server = start_server().await;
-    same_session_and_cancelled_takes(&server.connect_string()).await;
+async fn same_session_and_cancelled_takes(kind: ServerKind) {
+    let server = start(kind).await;
+    same_session_and_cancelled_takes_at(&server.connect_string()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn same_session_and_cancelled_takes_on_server_lite() {
-    let server = start_lite().await;
-    same_session_and_cancelled_takes(&server.connect_string()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifo_order_on_apache() {
-    let server = start_server().await;
+async fn fifo_order(kind: ServerKind) {
+    let server = start(kind).await;
     fifo(&server.connect_string()).await;
     priority(&server.connect_string()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifo_order_on_server_lite() {
-    let server = start_lite().await;
-    fifo(&server.connect_string()).await;
-    priority(&server.connect_string()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn producers_and_consumers_exactly_once_on_apache() {
-    let server = start_server().await;
+async fn producers_and_consumers_exactly_once(kind: ServerKind) {
+    let server = start(kind).await;
     exactly_once(&server.connect_string(), 3, 3, 10).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn producers_and_consumers_exactly_once_on_server_lite() {
-    let server = start_lite().await;
-    exactly_once(&server.connect_string(), 3, 3, 10).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_consumer_loses_no_item_on_apache() {
-    let server = start_server().await;
+async fn expired_consumer_loses_no_item(kind: ServerKind) {
+    let server = start(kind).await;
     let cs = server.connect_string();
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let crashing = connect_with(&proxy.addr().to_string(), Duration::from_secs(4)).await;
@@ -265,6 +251,8 @@ async fn expired_consumer_loses_no_item_on_apache() {
     crash_mid_item(&cs, crashing, || async { proxy.stall() }, Some(&proxy)).await;
 }
 
+/// zk-server-lite only: the session is expired by the server's own `expire_session` (Apache
+/// has no such hook; the test above expires it on both servers through a stalled proxy).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_consumer_loses_no_item_on_server_lite() {
     let server = start_lite().await;

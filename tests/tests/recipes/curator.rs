@@ -7,6 +7,8 @@
 //! Curator's `DistributedAtomicLong`
 //! and our `AtomicLong` increment one counter without losing an update.
 //!
+//! On Apache ZooKeeper and on zk-server-lite (the Java client talks to both).
+//!
 //! Skipped (with a message) when javac/java or the Curator jars are missing, unless
 //! `ZK_REQUIRE_FOREIGN_CLIENTS` is set (as CI does): then a missing tool fails the test.
 
@@ -20,9 +22,19 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use zk_client::{Client, CreateMode, CreateOptions, Error};
 use zk_recipes::{AtomicLong, DoubleBarrier, LeaderLatch, Mutex, ReadWriteLock, Semaphore, paths};
-use zk_testkit::wait_until;
+use zk_testkit::{ServerKind, wait_until};
 
-use crate::{WAIT, connect, start_server, within};
+use crate::{WAIT, connect, start, within};
+
+for_each_server!(
+    curator_and_rust_hand_the_lock_over_both_ways,
+    curator_and_rust_holders_never_overlap,
+    curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways,
+    curator_and_rust_increment_one_atomic_long,
+    curator_and_rust_read_write_locks_share_readers_and_exclude_writers,
+    curator_and_rust_members_pass_one_double_barrier,
+    curator_and_rust_share_semaphore_leases,
+);
 
 const JARS: &[&str] = &[
     "curator-recipes.jar",
@@ -214,12 +226,11 @@ fn assert_curator_shape(node: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_and_rust_hand_the_lock_over_both_ways() {
+async fn curator_and_rust_hand_the_lock_over_both_ways(kind: ServerKind) {
     if !java_ready() {
         return;
     }
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let classes = tempfile::tempdir().unwrap();
     let dir = classes.path().to_path_buf();
@@ -310,8 +321,7 @@ async fn rust_round(client: &Client, mutex: &Mutex, holds: &AtomicUsize) -> i64 
     sequence
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_and_rust_holders_never_overlap() {
+async fn curator_and_rust_holders_never_overlap(kind: ServerKind) {
     const JAVA: usize = 2;
     const JAVA_ROUNDS: usize = 30;
     const RUST: usize = 3;
@@ -319,7 +329,7 @@ async fn curator_and_rust_holders_never_overlap() {
     if !java_ready() {
         return;
     }
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let classes = tempfile::tempdir().unwrap();
     let dir = classes.path().to_path_buf();
@@ -418,12 +428,11 @@ fn rust_leaders(latches: &[LeaderLatch]) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways() {
+async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways(kind: ServerKind) {
     if !java_ready() {
         return;
     }
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let classes = compiled().await;
     let path = "/xlang/election";
@@ -444,12 +453,15 @@ async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways() {
         let mut latch = LeaderLatch::new(&client, path, id).unwrap();
         latch.start().unwrap();
         latches.push(latch);
+        // `start` creates the node in the background: wait for it, so that rust0 queues
+        // before rust1 (else the order below is a race).
+        let want = latches.len() + 1;
+        wait_until(WAIT, "the latch to queue", || {
+            let l = &latches[0];
+            async move { l.participants().await.unwrap().len() == want }
+        })
+        .await;
     }
-    wait_until(WAIT, "three participants", || {
-        let l = &latches[0];
-        async move { l.participants().await.unwrap().len() == 3 }
-    })
-    .await;
     let participants = latches[0].participants().await.unwrap();
     let ids: Vec<&str> = participants.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["java", "rust0", "rust1"]);
@@ -492,8 +504,7 @@ async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways() {
     java.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_and_rust_increment_one_atomic_long() {
+async fn curator_and_rust_increment_one_atomic_long(kind: ServerKind) {
     const JAVA: usize = 2;
     const JAVA_INCREMENTS: i64 = 50;
     const RUST: usize = 2;
@@ -501,7 +512,7 @@ async fn curator_and_rust_increment_one_atomic_long() {
     if !java_ready() {
         return;
     }
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let classes = compiled().await;
     let path = "/xlang/counter-long";
@@ -544,12 +555,11 @@ async fn curator_and_rust_increment_one_atomic_long() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_and_rust_read_write_locks_share_readers_and_exclude_writers() {
+async fn curator_and_rust_read_write_locks_share_readers_and_exclude_writers(kind: ServerKind) {
     if !java_ready() {
         return;
     }
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let classes = compiled().await;
     let client = connect(&cs).await;
@@ -627,12 +637,11 @@ async fn curator_and_rust_read_write_locks_share_readers_and_exclude_writers() {
     reader.release().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_and_rust_members_pass_one_double_barrier() {
+async fn curator_and_rust_members_pass_one_double_barrier(kind: ServerKind) {
     if !java_ready() {
         return;
     }
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let classes = compiled().await;
     let path = "/xlang/barrier";
@@ -692,12 +701,11 @@ async fn curator_and_rust_members_pass_one_double_barrier() {
     java.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_and_rust_share_semaphore_leases() {
+async fn curator_and_rust_share_semaphore_leases(kind: ServerKind) {
     if !java_ready() {
         return;
     }
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let classes = compiled().await;
     let client = connect(&cs).await;

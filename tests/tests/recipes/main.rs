@@ -64,7 +64,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_testkit::{ApacheConfig, ApacheServer, ServerKind, ServerOptions, TestServer, init_tracing};
+use zk_testkit::{ServerKind, ServerOptions, TestServer, init_tracing};
 
 /// Generous bound for anything on a slow, loaded 2-core machine.
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
@@ -75,15 +75,6 @@ pub(crate) async fn start(kind: ServerKind) -> TestServer {
     match TestServer::start(kind, &ServerOptions::new()).await {
         Ok(server) => server,
         Err(e) => panic!("cannot start {kind}: {e}"),
-    }
-}
-
-/// Starts a standalone Apache ZooKeeper (for the Apache-only tests).
-pub(crate) async fn start_server() -> ApacheServer {
-    init_tracing();
-    match ApacheServer::start_with(ApacheConfig::new()).await {
-        Ok(server) => server,
-        Err(e) => panic!("cannot start Apache ZooKeeper: {e}"),
     }
 }
 

@@ -13,13 +13,14 @@ use zk_testkit::FaultProxy;
 
 use zk_testkit::ServerKind;
 
-use crate::{connect, connect_with, start, start_server, within};
+use crate::{connect, connect_with, start, within};
 
 for_each_server!(
     same_session_and_cancelled_takes,
     fifo_order,
     producers_and_consumers_exactly_once,
     expired_consumer_loses_no_item,
+    curator_java_and_rust_share_a_queue,
 );
 
 async fn start_lite() -> zk_server_lite::Server {
@@ -335,8 +336,7 @@ async fn java_queue(classes: &std::path::Path, jars: &str, args: &[&str]) -> Vec
 /// Curator's Java queues and ours on the same paths, both ways: items a Curator producer
 /// puts (plain and priority) come out of our queues in order, and items we put (one by one
 /// and several in one node) are consumed by a Curator consumer in lockPath mode.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_java_and_rust_share_a_queue() {
+async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
     let Some(jars) = curator_classpath() else {
         return;
     };
@@ -351,7 +351,7 @@ async fn curator_java_and_rust_share_a_queue() {
         .unwrap();
     assert!(status.success(), "javac failed");
 
-    let server = start_server().await;
+    let server = start(kind).await;
     let cs = server.connect_string();
     let client = connect(&cs).await;
     let (path, locks) = ("/queues/shared", "/queues/shared-locks");

@@ -197,7 +197,8 @@ async fn caches_converge_after_reconnect(kind: ServerKind) {
 }
 
 /// When the session expires both caches end (their streams finish) and keep their last
-/// contents.
+/// contents. zk-server-lite only: the session is ended with its `expire_session` hook,
+/// which Apache does not have.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caches_end_with_the_session_on_server_lite() {
     let server = start_lite().await;

@@ -1,6 +1,9 @@
 //! Recipes on a 3-member Apache ensemble: killing the member a holder is connected to moves
 //! its session to another member; under the session error policy the lock and the
 //! leadership survive (after the latch's re-check), and nobody else gets them meanwhile.
+//!
+//! Apache only, not `for_each_server!`: zk-server-lite is a standalone server (no
+//! replication, no ensemble to fail over within).
 
 use std::time::Duration;
 

@@ -5,8 +5,9 @@
 //! `async fn name(kind: ServerKind)` and `for_each_server!` instantiates it twice, as
 //! `<file>::apache::name` and `<file>::lite::name`, so the same assertions run against both.
 //! `cargo test -p zk-testkit --test recipes lite::` runs the zk-server-lite half. Tests that
-//! need what only Apache offers here (a three-member ensemble, Curator's Java client next to
-//! ours) are plain Apache tests and say so.
+//! need what only Apache offers here (a three-member ensemble) are plain Apache tests, and
+//! the two that use what only zk-server-lite offers (`expire_session`) plain zk-server-lite
+//! tests; each says so.
 //!
 //! Every wait is bounded and event-driven: a recipe's own future or status, or a condition
 //! polled with [`zk_testkit::wait_until`]; nothing sleeps to let things settle.

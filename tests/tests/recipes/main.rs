@@ -14,38 +14,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-/// Instantiates each listed `async fn name(kind: ServerKind)` once per server, as
-/// `apache::name` and `lite::name` (multi-threaded tokio tests). Attributes written as
-/// `#[lite(...)]` before a name apply to the zk-server-lite instance only (e.g. an `ignore`
-/// naming a known server bug).
-///
-/// A copy of `for_each_server!` in `tests/tests/client/main.rs`; keep the two identical.
-macro_rules! for_each_server {
-    ($( $(#[lite($lite_attr:meta)])* $name:ident ),* $(,)?) => {
-        /// The tests against Apache ZooKeeper 3.8.
-        mod apache {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(zk_testkit::ServerKind::Apache).await;
-                }
-            )*
-        }
+// `zk_testkit::for_each_server!`, in every module.
+#[macro_use]
+extern crate zk_testkit;
 
-        /// The same tests against zk-server-lite.
-        mod lite {
-            $(
-                $(#[$lite_attr])*
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(zk_testkit::ServerKind::Lite).await;
-                }
-            )*
-        }
-    };
-}
-
-// After the macro: the modules use it by textual scope.
 mod atomic_long;
 mod cache;
 mod curator;

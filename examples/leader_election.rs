@@ -11,8 +11,10 @@
 //! Exits non-zero if no leader was elected, if two workers led at once, or if nobody took
 //! over within the time limit (the whole run is bounded to 10 s).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use zk_client::Client;
@@ -20,36 +22,17 @@ use zk_recipes::LeaderLatch;
 
 const WORKERS: usize = 4;
 
-type Failure = Box<dyn std::error::Error>;
+use common::Failure;
 
 #[tokio::main]
 async fn main() {
-    match tokio::time::timeout(Duration::from_secs(10), run()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("FAILED: {e}");
-            std::process::exit(1);
-        }
-        Err(_) => {
-            eprintln!("FAILED: timed out after 10 s");
-            std::process::exit(1);
-        }
-    }
+    common::run_bounded(run()).await;
 }
 
 async fn run() -> Result<(), Failure> {
-    let _server;
-    let connect_string = match std::env::args().nth(1) {
-        Some(hosts) => hosts,
-        None => {
-            let server = zk_server_lite::Server::builder().start().await?;
-            println!("started an embedded zk-server-lite on {}", server.addr());
-            let hosts = server.connect_string();
-            _server = server;
-            hosts
-        }
-    };
-    let path = format!("/zk-examples/election-{}", unique());
+    let target = common::target().await?;
+    let connect_string = target.connect_string.clone();
+    let path = format!("/zk-examples/election-{}", common::unique());
 
     // Each worker: its own client (session) and latch; leadership changes go to `events`.
     let (events, mut changes) = mpsc::unbounded_channel::<(usize, bool)>();
@@ -131,12 +114,4 @@ async fn next_leader(
         leaders.remove(&worker);
     }
     Err("the workers stopped".into())
-}
-
-/// A suffix so that runs against a shared ensemble do not meet.
-fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{nanos}", std::process::id())
 }

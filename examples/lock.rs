@@ -12,9 +12,11 @@
 //! Exits non-zero if an update was lost, two workers held the lock at once, or a stale
 //! token was accepted (the whole run is bounded to 10 s).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zk_client::{Client, CreateMode, CreateOptions};
 use zk_recipes::{FencingToken, Mutex};
@@ -22,36 +24,17 @@ use zk_recipes::{FencingToken, Mutex};
 const WORKERS: usize = 4;
 const INCREMENTS: usize = 5;
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
+use common::Failure;
 
 #[tokio::main]
 async fn main() {
-    match tokio::time::timeout(Duration::from_secs(10), run()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("FAILED: {e}");
-            std::process::exit(1);
-        }
-        Err(_) => {
-            eprintln!("FAILED: timed out after 10 s");
-            std::process::exit(1);
-        }
-    }
+    common::run_bounded(run()).await;
 }
 
 async fn run() -> Result<(), Failure> {
-    let _server;
-    let connect_string = match std::env::args().nth(1) {
-        Some(hosts) => hosts,
-        None => {
-            let server = zk_server_lite::Server::builder().start().await?;
-            println!("started an embedded zk-server-lite on {}", server.addr());
-            let hosts = server.connect_string();
-            _server = server;
-            hosts
-        }
-    };
-    let base = format!("/zk-examples/lock-{}", unique());
+    let target = common::target().await?;
+    let connect_string = target.connect_string.clone();
+    let base = format!("/zk-examples/lock-{}", common::unique());
     let lock_path = format!("{base}/lock");
     let counter = format!("{base}/counter");
 
@@ -172,12 +155,4 @@ fn decode(data: &[u8]) -> Result<(u64, Option<FencingToken>), Failure> {
         _ => None,
     };
     Ok((value, token))
-}
-
-/// A suffix so that runs against a shared ensemble do not meet.
-fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{nanos}", std::process::id())
 }

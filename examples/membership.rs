@@ -10,42 +10,24 @@
 //! Exits non-zero if the watcher does not see the expected member sets (the whole run is
 //! bounded to 10 s).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[path = "common/mod.rs"]
+mod common;
 
 use tokio::sync::mpsc;
 use zk_client::Client;
 use zk_recipes::GroupMember;
 
-type Failure = Box<dyn std::error::Error>;
+use common::Failure;
 
 #[tokio::main]
 async fn main() {
-    match tokio::time::timeout(Duration::from_secs(10), run()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("FAILED: {e}");
-            std::process::exit(1);
-        }
-        Err(_) => {
-            eprintln!("FAILED: timed out after 10 s");
-            std::process::exit(1);
-        }
-    }
+    common::run_bounded(run()).await;
 }
 
 async fn run() -> Result<(), Failure> {
-    let _server;
-    let connect_string = match std::env::args().nth(1) {
-        Some(hosts) => hosts,
-        None => {
-            let server = zk_server_lite::Server::builder().start().await?;
-            println!("started an embedded zk-server-lite on {}", server.addr());
-            let hosts = server.connect_string();
-            _server = server;
-            hosts
-        }
-    };
-    let path = format!("/zk-examples/group-{}", unique());
+    let target = common::target().await?;
+    let connect_string = target.connect_string.clone();
+    let path = format!("/zk-examples/group-{}", common::unique());
 
     // The watcher: a children watch on the group, re-armed after each change.
     let watcher = Client::connect(&connect_string).await?;
@@ -132,12 +114,4 @@ async fn expect(
         }
     }
     Err(format!("the watcher stopped before seeing {want:?}").into())
-}
-
-/// A suffix so that runs against a shared ensemble do not meet.
-fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{nanos}", std::process::id())
 }

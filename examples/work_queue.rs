@@ -11,9 +11,11 @@
 //!
 //! Exits non-zero if a job was lost or processed twice (the whole run is bounded to 10 s).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use zk_client::Client;
@@ -23,36 +25,17 @@ const PRODUCERS: usize = 2;
 const JOBS_EACH: usize = 6;
 const CONSUMERS: usize = 3;
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
+use common::Failure;
 
 #[tokio::main]
 async fn main() {
-    match tokio::time::timeout(Duration::from_secs(10), run()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("FAILED: {e}");
-            std::process::exit(1);
-        }
-        Err(_) => {
-            eprintln!("FAILED: timed out after 10 s");
-            std::process::exit(1);
-        }
-    }
+    common::run_bounded(run()).await;
 }
 
 async fn run() -> Result<(), Failure> {
-    let _server;
-    let connect_string = match std::env::args().nth(1) {
-        Some(hosts) => hosts,
-        None => {
-            let server = zk_server_lite::Server::builder().start().await?;
-            println!("started an embedded zk-server-lite on {}", server.addr());
-            let hosts = server.connect_string();
-            _server = server;
-            hosts
-        }
-    };
-    let base = format!("/zk-examples/queue-{}", unique());
+    let target = common::target().await?;
+    let connect_string = target.connect_string.clone();
+    let base = format!("/zk-examples/queue-{}", common::unique());
     let (path, locks) = (format!("{base}/jobs"), format!("{base}/locks"));
     let total = PRODUCERS * JOBS_EACH;
 
@@ -142,12 +125,4 @@ async fn produce(connect_string: &str, path: &str, locks: &str, p: usize) -> Res
     println!("producer-{p}: queued {JOBS_EACH} jobs");
     client.close().await;
     Ok(())
-}
-
-/// A suffix so that runs against a shared ensemble do not meet.
-fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{nanos}", std::process::id())
 }

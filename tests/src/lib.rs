@@ -13,6 +13,7 @@
 //! Everything is async (tokio) and every wait is bounded.
 
 pub mod apache;
+pub mod harness;
 pub mod proxy;
 pub mod server;
 mod util;

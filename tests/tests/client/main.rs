@@ -13,14 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
-use std::time::Duration;
-
-use zk_client::{Client, SessionState, StateChanges};
-use zk_testkit::{ServerKind, ServerOptions, TestServer, init_tracing};
-
-/// Generous bound for anything on a slow, loaded 2-core machine.
-pub(crate) const WAIT: Duration = Duration::from_secs(60);
+use zk_client::{SessionState, StateChanges};
+pub(crate) use zk_testkit::harness::{WAIT, connect, connect_with, start_server, within};
 
 // `zk_testkit::for_each_server!`, in every module.
 #[macro_use]
@@ -30,41 +24,6 @@ mod failover;
 mod fake_server;
 mod ops;
 mod watches;
-
-/// Starts a standalone server of `kind` with `options`.
-pub(crate) async fn start_server(kind: ServerKind, options: ServerOptions) -> TestServer {
-    init_tracing();
-    match TestServer::start(kind, &options).await {
-        Ok(server) => server,
-        Err(e) => panic!("cannot start {kind}: {e}"),
-    }
-}
-
-/// Connects with a 10 s session timeout.
-pub(crate) async fn connect(connect_string: &str) -> Client {
-    connect_with(connect_string, Duration::from_secs(10)).await
-}
-
-/// Connects with the given session timeout.
-pub(crate) async fn connect_with(connect_string: &str, session_timeout: Duration) -> Client {
-    match Client::builder(connect_string)
-        .session_timeout(session_timeout)
-        .connect_timeout(WAIT)
-        .connect()
-        .await
-    {
-        Ok(client) => client,
-        Err(e) => panic!("cannot connect to {connect_string}: {e}"),
-    }
-}
-
-/// Awaits `fut`, failing the test after [`WAIT`].
-pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(WAIT, fut).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
-    }
-}
 
 /// Waits for the next state in `changes` that satisfies `pred`.
 pub(crate) async fn wait_state(

@@ -33,48 +33,13 @@ mod semaphore;
 mod shared_count;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::time::Duration;
 
-use zk_client::Client;
-use zk_testkit::{ServerKind, ServerOptions, TestServer, init_tracing};
-
-/// Generous bound for anything on a slow, loaded 2-core machine.
-pub(crate) const WAIT: Duration = Duration::from_secs(60);
+pub(crate) use zk_testkit::harness::{WAIT, connect, connect_with, within};
+use zk_testkit::{ServerKind, ServerOptions, TestServer};
 
 /// Starts a standalone server of `kind` with the default options.
 pub(crate) async fn start(kind: ServerKind) -> TestServer {
-    init_tracing();
-    match TestServer::start(kind, &ServerOptions::new()).await {
-        Ok(server) => server,
-        Err(e) => panic!("cannot start {kind}: {e}"),
-    }
-}
-
-/// Connects with a 10 s session timeout.
-pub(crate) async fn connect(connect_string: &str) -> Client {
-    connect_with(connect_string, Duration::from_secs(10)).await
-}
-
-/// Connects with the given session timeout.
-pub(crate) async fn connect_with(connect_string: &str, session_timeout: Duration) -> Client {
-    match Client::builder(connect_string)
-        .session_timeout(session_timeout)
-        .connect_timeout(WAIT)
-        .connect()
-        .await
-    {
-        Ok(client) => client,
-        Err(e) => panic!("cannot connect to {connect_string}: {e}"),
-    }
-}
-
-/// Awaits `fut`, failing the test after [`WAIT`].
-pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(WAIT, fut).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
-    }
+    zk_testkit::harness::start_server(kind, ServerOptions::new()).await
 }
 
 /// The server's watches by session (`wchc`): session id → watched paths, sorted.

@@ -17,6 +17,9 @@
 //! `client_cpu_s` is this process's user+system CPU time during the workload (from
 //! `/proc/self/stat`), i.e. the client's cost alone: the server runs in another process.
 //!
+//! Our client runs with its defaults; `ZK_BENCH_NO_COALESCE=1` turns its reply coalescing
+//! off (see `ClientBuilder::coalesce_replies`).
+//!
 //! Both clients run on a current-thread tokio runtime: on a 2-core machine that also hosts
 //! the server, a multi-threaded runtime spends most of its extra CPU waking threads (measured
 //! here: ~3 s instead of ~0.7 s of client CPU per 100 000 pipelined reads, for both clients).
@@ -53,7 +56,13 @@ struct Ours(zk_client::Client);
 impl Bench for Ours {
     const NAME: &'static str = "zk-rs";
     fn connect(addr: String) -> BoxFut<Self> {
-        Box::pin(async move { Ok(Ours(zk_client::Client::connect(&addr).await?)) })
+        Box::pin(async move {
+            let mut builder = zk_client::Client::builder(addr);
+            if std::env::var_os("ZK_BENCH_NO_COALESCE").is_some() {
+                builder = builder.coalesce_replies(None);
+            }
+            Ok(Ours(builder.connect().await?))
+        })
     }
     fn get(&self, path: &str) -> BoxFut<()> {
         let f = self.0.get_data(path);
@@ -239,8 +248,10 @@ async fn prepare<C: Bench>(addr: &str) -> Result<Prepared<C>, Error> {
     client.create_persistent(&root).await?;
     let node = format!("{root}/node");
     client.create_persistent(&node).await?;
-    // Warm-up, unmeasured: the server's JIT and both sides' buffers.
+    // Warm-up, unmeasured: the server's JIT, its write path (log file creation and
+    // pre-allocation) and both sides' buffers.
     pipelined(20_000, IN_FLIGHT, |_| client.get(&node)).await?;
+    pipelined(5_000, IN_FLIGHT, |_| client.set(&node)).await?;
     pipelined(1_000, 1, |_| client.get(&node)).await?;
     Ok(Prepared { client, root, node })
 }

@@ -102,6 +102,8 @@ pub(crate) struct Core {
     auths: Vec<AuthPacket>,
     chroot: Chroot,
     max_frame_in: usize,
+    /// Frames received so far (a pace estimate for reply coalescing).
+    frames_received: u64,
     /// Bytes to write to the current connection.
     pub(crate) out: BytesMut,
 }
@@ -116,6 +118,7 @@ impl Core {
             auths: Vec::new(),
             chroot,
             max_frame_in,
+            frames_received: 0,
             out: BytesMut::with_capacity(64 * 1024),
         }
     }
@@ -124,6 +127,16 @@ impl Core {
     #[cfg(test)]
     pub(crate) fn last_zxid(&self) -> i64 {
         self.last_zxid
+    }
+
+    /// How many frames were received so far.
+    pub(crate) fn frames_received(&self) -> u64 {
+        self.frames_received
+    }
+
+    /// How many requests wait for their reply.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.len()
     }
 
     #[cfg(test)]
@@ -244,6 +257,7 @@ impl Core {
                 Ok(None) => return Ok(event),
                 Err(e) => return Err(Fatal::Protocol(Error::protocol(e))),
             };
+            self.frames_received += 1;
             if self.handle_frame(payload)? == FrameEvent::CloseAcknowledged {
                 event = FrameEvent::CloseAcknowledged;
             }

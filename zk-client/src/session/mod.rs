@@ -15,6 +15,7 @@
 //! (a third of the negotiated timeout, at most 10 s) and a read timeout (two thirds), and
 //! delegates all protocol work to the sans-io [`core::Core`].
 
+pub(crate) mod coalesce;
 pub(crate) mod core;
 pub(crate) mod pending;
 pub(crate) mod state;
@@ -36,6 +37,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tracing::Instrument;
 use zk_proto::records::AuthPacket;
 
+use self::coalesce::Coalescer;
 use self::core::{Core, Fatal, FrameEvent, Negotiated, Outgoing, parse_connect_response};
 pub use self::state::{LostReason, SessionState};
 use self::state::{Transition, next_state};
@@ -531,12 +533,18 @@ impl Task {
             first
         });
         tokio::pin!(timer);
+        // Reply coalescing (see coalesce.rs): a paused read resumes when this timer fires.
+        let mut coalescer = self.config.coalesce.map(Coalescer::new);
+        let coalesce = sleep_until(Instant::now());
+        tokio::pin!(coalesce);
+        let mut paused = false;
         loop {
             if inbuf.capacity() - inbuf.len() < READ_RESERVE / 4 {
                 inbuf.reserve(READ_RESERVE);
             }
             tokio::select! {
-                read = reader.read_buf(&mut inbuf) => match read {
+                () = &mut coalesce, if paused => paused = false,
+                read = reader.read_buf(&mut inbuf), if !paused => match read {
                     Ok(0) if closing.is_some() => return ServeEnd::End(End::Closed),
                     Ok(0) => return ServeEnd::Lost("server closed the connection".into()),
                     Err(e) if closing.is_some() => {
@@ -544,12 +552,22 @@ impl Task {
                         return ServeEnd::End(End::Closed);
                     }
                     Err(e) => return ServeEnd::Lost(format!("read failed: {e}")),
-                    Ok(_) => {
+                    Ok(n) => {
                         last_recv = Instant::now();
+                        let frames_before = self.core.frames_received();
+                        let in_flight_before = self.core.in_flight();
                         match self.core.receive(&mut inbuf) {
                             Ok(FrameEvent::Nothing) => {}
                             Ok(FrameEvent::CloseAcknowledged) => return ServeEnd::End(End::Closed),
                             Err(fatal) => return fatal_end(fatal),
+                        }
+                        if let Some(coalescer) = coalescer.as_mut() {
+                            let frames = self.core.frames_received() - frames_before;
+                            let in_flight = self.core.in_flight();
+                            if let Some(pause) = coalescer.after_read(last_recv, n, frames, in_flight_before, in_flight) {
+                                paused = true;
+                                coalesce.as_mut().reset(last_recv + pause);
+                            }
                         }
                     }
                 },

@@ -147,7 +147,7 @@ impl PendingQueue {
         self.auth.pop_front()
     }
 
-    #[cfg(test)]
+    /// How many requests wait for their reply (auth packets not counted).
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }

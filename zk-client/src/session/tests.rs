@@ -38,6 +38,7 @@ fn config_with(
     read_only: bool,
 ) -> Arc<Config> {
     Arc::new(Config {
+        coalesce: None,
         hosts: hosts
             .iter()
             .map(|host| HostSpec {

@@ -1,6 +1,7 @@
 //! `zoo.cfg` parsing (Apache's `QuorumPeerConfig`): `key=value` lines, `#` comments.
 //!
-//! Known keys: `dataDir`, `dataLogDir`, `clientPort`, `clientPortAddress`, `tickTime`,
+//! Known keys: `dataDir`, `dataLogDir`, `clientPort`, `clientPortAddress`,
+//! `clientPortListenBacklog`, `tickTime`,
 //! `initLimit`, `syncLimit`, `minSessionTimeout`, `maxSessionTimeout`, `maxClientCnxns`,
 //! `4lw.commands.whitelist`, `extendedTypesEnabled` (also as
 //! `zookeeper.extendedTypesEnabled`), `DigestAuthenticationProvider.superDigest`,
@@ -76,6 +77,11 @@ pub struct Config {
     pub client_port: Option<u16>,
     /// `clientPortAddress`.
     pub client_port_address: Option<IpAddr>,
+    /// `clientPortListenBacklog`: the client port's listen backlog. `None` (unset, or
+    /// Apache's "unset" value -1, or 0) means
+    /// [`DEFAULT_LISTEN_BACKLOG`](crate::listener::DEFAULT_LISTEN_BACKLOG), not Apache's
+    /// platform default of 50, which a burst of connects overflows.
+    pub client_port_listen_backlog: Option<u32>,
     /// `tickTime`, ms (default 3000).
     pub tick_time: u32,
     /// `initLimit`, ticks.
@@ -117,6 +123,7 @@ impl Default for Config {
             data_log_dir: None,
             client_port: None,
             client_port_address: None,
+            client_port_listen_backlog: None,
             tick_time: 3000,
             init_limit: 10,
             sync_limit: 5,
@@ -200,6 +207,11 @@ impl Config {
                 "dataLogDir" => cfg.data_log_dir = Some(value.to_owned()),
                 "clientPort" => cfg.client_port = Some(num(key, value)?),
                 "clientPortAddress" => cfg.client_port_address = Some(num(key, value)?),
+                "clientPortListenBacklog" => {
+                    let backlog: i64 = num(key, value)?;
+                    cfg.client_port_listen_backlog =
+                        (backlog > 0).then(|| u32::try_from(backlog).unwrap_or(u32::MAX));
+                }
                 "tickTime" => cfg.tick_time = num(key, value)?,
                 "initLimit" => cfg.init_limit = num(key, value)?,
                 "syncLimit" => cfg.sync_limit = num(key, value)?,
@@ -352,6 +364,7 @@ initLimit=5
 syncLimit=2
 maxSessionTimeout=9000
 maxClientCnxns=0
+clientPortListenBacklog=2048
 4lw.commands.whitelist=ruok, srvr
 extendedTypesEnabled=true
 admin.enableServer=false
@@ -367,6 +380,7 @@ server.2=zk2:2888:3888:observer;127.0.0.1:2182
         assert_eq!(cfg.data_log_dir.as_deref(), Some("/var/log/zk"));
         assert_eq!((cfg.init_limit, cfg.sync_limit), (5, 2));
         assert_eq!(cfg.max_client_cnxns, 0);
+        assert_eq!(cfg.client_port_listen_backlog, Some(2048));
         assert!(cfg.four_letter_whitelist.allows("ruok"));
         assert!(!cfg.four_letter_whitelist.allows("mntr"));
         assert!(cfg.extended_types);
@@ -391,8 +405,15 @@ server.2=zk2:2888:3888:observer;127.0.0.1:2182
         assert!(Config::parse("justtext").is_err());
         assert!(Config::parse("server.1=host:1").is_err());
         assert!(Config::parse("minSessionTimeout=10\nmaxSessionTimeout=5").is_err());
+        assert!(Config::parse("clientPortListenBacklog=many").is_err());
+        // Apache's "unset" (-1) and 0 mean the default backlog.
+        for unset in ["-1", "0"] {
+            let cfg = Config::parse(&format!("clientPortListenBacklog={unset}")).unwrap();
+            assert_eq!(cfg.client_port_listen_backlog, None);
+        }
         let d = Config::parse("").unwrap();
         assert_eq!(d.client_addr().port(), 2181);
+        assert_eq!(d.client_port_listen_backlog, None);
         assert!(d.four_letter_whitelist.allows("srvr"));
     }
 

@@ -11,6 +11,11 @@
 //! * Output queues are bounded in bytes: a connection whose queue exceeds the limit (a client
 //!   that never reads) is dropped instead of buffered forever.
 //! * Caps: total connections, and connections per client IP (`maxClientCnxns`).
+//! * The listen backlog (`clientPortListenBacklog`, default [`DEFAULT_LISTEN_BACKLOG`]) is set
+//!   explicitly: `tokio::net::TcpListener::bind` uses 128, and a burst of more connects than
+//!   that arriving while the accept loop is briefly descheduled overflows the kernel's
+//!   accept queue; the dropped SYNs are retransmitted only after the client kernel's 1 s
+//!   initial RTO, so those connects take ~1 s.
 //! * Group commit (with a file log): outputs produced after a txn was appended are held until
 //!   a background thread has fsynced the log past it; one fsync covers every txn appended
 //!   before it started. Held outputs are released in order, so no client sees a reply or a
@@ -27,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -38,6 +43,10 @@ use crate::ConnId;
 use crate::core::{Core, Now, Output, Outputs};
 use crate::four_letter::{self, ServerInfo};
 use crate::storage::Syncer;
+
+/// The default listen backlog: room for this many connections that the kernel has
+/// completed but the accept loop has not taken yet (Linux caps it at `net.core.somaxconn`).
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
 
 /// Limits of the network edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +62,11 @@ pub struct Limits {
     /// How long a connection may stay without a session (no handshake yet) before it is
     /// closed (Apache's `zookeeper.nio.sessionlessCnxnTimeout`, 10 s).
     pub sessionless_timeout: Duration,
+    /// Listen backlog of the client port (`clientPortListenBacklog`): how many connections
+    /// may wait for the accept loop. When it is full the kernel drops new SYNs and those
+    /// clients retry only after about a second. The kernel caps it at
+    /// `net.core.somaxconn`.
+    pub listen_backlog: u32,
 }
 
 impl Default for Limits {
@@ -63,6 +77,7 @@ impl Default for Limits {
             max_client_cnxns: 60,
             max_queued_bytes: 16 << 20,
             sessionless_timeout: Duration::from_secs(10),
+            listen_backlog: DEFAULT_LISTEN_BACKLOG,
         }
     }
 }
@@ -393,6 +408,19 @@ fn encode<T: zk_proto::Encode + ?Sized>(payload: &T) -> Option<Bytes> {
             None
         }
     }
+}
+
+/// Binds the client port with an explicit listen `backlog` (and `SO_REUSEADDR`, as
+/// `TcpListener::bind` sets it, so a restarted server gets its port back at once).
+pub(crate) fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog.max(1))
 }
 
 /// Accepts connections until `shutdown` turns true; also drives the core's ticks.

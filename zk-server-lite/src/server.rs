@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -158,7 +157,7 @@ impl ServerBuilder {
         self
     }
 
-    /// Network limits (frame size, connection caps, output queue bound).
+    /// Network limits (frame size, connection caps, output queue bound, listen backlog).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -176,6 +175,9 @@ impl ServerBuilder {
         self.core = cfg.core_config();
         self.limits.max_client_cnxns = cfg.max_client_cnxns;
         self.limits.max_frame_len = cfg.jute_max_buffer;
+        self.limits.listen_backlog = cfg
+            .client_port_listen_backlog
+            .unwrap_or(listener::DEFAULT_LISTEN_BACKLOG);
         self.whitelist = cfg.four_letter_whitelist.clone();
         self.conf = cfg.conf_lines();
         self.data_dir = cfg.data_dir.as_ref().map(PathBuf::from);
@@ -188,7 +190,7 @@ impl ServerBuilder {
     /// dir, if any).
     pub async fn start(self) -> std::io::Result<Server> {
         let builder = self.clone();
-        let listener = TcpListener::bind(self.addr).await?;
+        let listener = listener::bind(self.addr, self.limits.listen_backlog)?;
         let addr = listener.local_addr()?;
         let mut conf = self.conf;
         if conf.is_empty() {

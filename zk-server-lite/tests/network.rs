@@ -381,3 +381,88 @@ async fn connections_without_a_handshake_are_closed() {
     assert!(c.call(Request::Ping).await.is_ok());
     server.stop().await;
 }
+
+/// Opens `n` connections with blocking connects, each given `limit` to complete. On this
+/// current-thread runtime the server's accept loop cannot run meanwhile, so every connection
+/// waits in the kernel's accept queue: the connects that complete are those the listen
+/// backlog has room for (a full queue drops the SYN). Stops at the first one that does not
+/// complete.
+#[cfg(target_os = "linux")]
+fn blocking_connects(
+    addr: std::net::SocketAddr,
+    n: usize,
+    limit: std::time::Duration,
+) -> Vec<std::net::TcpStream> {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        match std::net::TcpStream::connect_timeout(&addr, limit) {
+            Ok(stream) => streams.push(stream),
+            Err(_) => break,
+        }
+    }
+    streams
+}
+
+#[cfg(target_os = "linux")]
+fn somaxconn() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A burst of connects larger than tokio's default backlog (128) while the accept loop is
+/// not running: with the default backlog (1024) none is dropped, and all are served once the
+/// loop runs. (With 128, connects past the 129th had their SYN dropped and took the client
+/// kernel's 1 s retransmit: the ~1 s p99 of 200 concurrent connects.)
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_of_connects_fits_in_the_listen_backlog() {
+    let burst = 300;
+    if somaxconn() < 300 {
+        eprintln!("net.core.somaxconn < 300 caps every backlog; skipping");
+        return;
+    }
+    let limits = Limits {
+        max_client_cnxns: 0,
+        ..Limits::default()
+    };
+    let server = Server::builder().limits(limits).start().await.unwrap();
+    let mut streams = blocking_connects(server.addr(), burst, common::WAIT);
+    assert_eq!(
+        streams.len(),
+        burst,
+        "connects dropped by a full accept queue"
+    );
+    // The accept loop runs from here on: the last connection queued is served.
+    let last = streams.pop().unwrap();
+    last.set_nonblocking(true).unwrap();
+    let mut raw = Raw::from_stream(tokio::net::TcpStream::from_std(last).unwrap());
+    let rsp = raw
+        .handshake(ConnectRequest::new_session(6000, 0, false))
+        .await
+        .expect("handshake");
+    assert!(rsp.time_out > 0);
+    server.stop().await;
+}
+
+/// `clientPortListenBacklog` from a zoo.cfg reaches the listener: with a backlog of 8, a
+/// burst stops fitting after about that many connections.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "current_thread")]
+async fn the_listen_backlog_comes_from_zoo_cfg() {
+    let cfg = zk_server_lite::config::Config::parse(
+        "clientPortAddress=127.0.0.1\nclientPort=0\nmaxClientCnxns=0\nclientPortListenBacklog=8",
+    )
+    .unwrap();
+    let server = Server::builder().config(&cfg).start().await.unwrap();
+    let limit = std::time::Duration::from_millis(300);
+    let streams = blocking_connects(server.addr(), 64, limit);
+    // Linux queues backlog + 1; neither tokio's 128 nor the default 1024.
+    assert!(
+        (8..=16).contains(&streams.len()),
+        "{} connections fitted a backlog of 8",
+        streams.len()
+    );
+    server.stop().await;
+}

@@ -28,8 +28,13 @@ pub struct Raw {
 
 impl Raw {
     pub async fn open(addr: SocketAddr) -> Raw {
+        Raw::from_stream(TcpStream::connect(addr).await.unwrap())
+    }
+
+    /// Wraps an already connected socket (e.g. one opened with blocking `std::net`).
+    pub fn from_stream(stream: TcpStream) -> Raw {
         Raw {
-            stream: TcpStream::connect(addr).await.unwrap(),
+            stream,
             buf: BytesMut::new(),
             xid: 0,
             pending: HashMap::new(),

@@ -37,6 +37,8 @@ pub(crate) struct Config {
     pub(crate) auths: Vec<(String, Bytes)>,
     pub(crate) connector: Connector,
     pub(crate) coalesce: Option<Duration>,
+    pub(crate) reconnect_delay: Duration,
+    pub(crate) max_queued: usize,
 }
 
 /// Builds a [`Client`].
@@ -69,6 +71,8 @@ pub struct ClientBuilder {
     auths: Vec<(String, Bytes)>,
     connector: Connector,
     coalesce: Option<Duration>,
+    reconnect_delay: Duration,
+    max_queued: usize,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -100,6 +104,8 @@ impl ClientBuilder {
             auths: Vec::new(),
             connector: tcp_connector(),
             coalesce: Some(DEFAULT_COALESCE),
+            reconnect_delay: Duration::from_secs(1),
+            max_queued: 100_000,
         }
     }
 
@@ -177,6 +183,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Before reconnecting after a lost connection, wait a random time up to `max` (default
+    /// 1 s, and never more than a tenth of the negotiated session timeout), so that the
+    /// clients of a server that died spread out over the others instead of arriving all at
+    /// once, as the Java client does. `Duration::ZERO` reconnects at once.
+    pub fn reconnect_delay(mut self, max: Duration) -> Self {
+        self.reconnect_delay = max;
+        self
+    }
+
+    /// How many requests may wait for a connection while disconnected (default 100 000).
+    /// Beyond that, new requests fail at once with a retryable
+    /// [`Error::ConnectionLoss`] instead of growing the queue without bound.
+    pub fn max_queued_requests(mut self, requests: usize) -> Self {
+        self.max_queued = requests;
+        self
+    }
+
     /// Credentials sent on every connection before anything else, e.g.
     /// `auth("digest", "user:password")`.
     pub fn auth(mut self, scheme: impl Into<String>, auth: impl Into<Bytes>) -> Self {
@@ -235,6 +258,8 @@ impl ClientBuilder {
             auths: self.auths,
             connector: self.connector,
             coalesce: self.coalesce,
+            reconnect_delay: self.reconnect_delay,
+            max_queued: self.max_queued,
         };
         let connect_timeout = self.connect_timeout.unwrap_or(self.session_timeout);
         Client::start(Arc::new(config), connect_timeout).await

@@ -259,6 +259,11 @@ impl Client {
         }
     }
 
+    /// A sender to the session task that does not keep it alive.
+    pub(crate) fn weak_commands(&self) -> mpsc::WeakUnboundedSender<Command> {
+        self.inner.commands.downgrade()
+    }
+
     /// Enqueues an auth packet.
     pub(crate) fn submit_auth(
         &self,

@@ -3,7 +3,8 @@
 //!
 //! Dropping a watcher unregisters it locally: it is no longer notified and is not restored
 //! after a reconnect. (The server may still hold its side of a one-shot watch until it
-//! fires; that costs one ignored notification.)
+//! fires; that costs one ignored notification.) A dropped persistent watcher is also removed
+//! on the server when it was the last of its mode on its path.
 //!
 //! A one-shot watcher resolves exactly once: with the node event that fired it, or with a
 //! session event (`EventType::None` and state `Expired`, `AuthFailed` or `Closed`) when the
@@ -16,9 +17,9 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use zk_proto::{EventType, KeeperState};
+use zk_proto::{AddWatchMode, EventType, KeeperState};
 
-use crate::session::SessionState;
+use crate::session::{Command, SessionState};
 
 /// A watch notification, with the path as the client sees it (chroot stripped).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,16 +110,34 @@ impl Future for OneshotWatcher {
 /// Returned by [`Client::add_watch`](crate::Client::add_watch). The stream ends after a
 /// final session event when the session ends, or after a `PersistentWatchRemoved` event when
 /// the watch is removed with [`Client::remove_watches`](crate::Client::remove_watches).
+///
+/// Dropping it removes the watch: locally at once, and on the server too when it was the last
+/// watcher of its mode on that path (see [`Client::add_watch`](crate::Client::add_watch)).
 #[derive(Debug)]
 #[must_use = "a watcher does nothing unless polled"]
 pub struct PersistentWatcher {
     rx: mpsc::UnboundedReceiver<WatchedEvent>,
     path: String,
+    /// Tells the session task when this watcher is dropped (weak: a watcher does not keep
+    /// the session alive).
+    on_drop: Option<DropNotice>,
+}
+
+/// What a dropped [`PersistentWatcher`] reports to its session.
+#[derive(Debug)]
+pub(crate) struct DropNotice {
+    pub(crate) commands: mpsc::WeakUnboundedSender<Command>,
+    pub(crate) server_path: String,
+    pub(crate) mode: AddWatchMode,
 }
 
 impl PersistentWatcher {
-    pub(crate) fn new(rx: mpsc::UnboundedReceiver<WatchedEvent>, path: String) -> Self {
-        PersistentWatcher { rx, path }
+    pub(crate) fn new(
+        rx: mpsc::UnboundedReceiver<WatchedEvent>,
+        path: String,
+        on_drop: Option<DropNotice>,
+    ) -> Self {
+        PersistentWatcher { rx, path, on_drop }
     }
 
     /// The watched path (client view).
@@ -126,9 +145,29 @@ impl PersistentWatcher {
         &self.path
     }
 
+    /// Forgets the drop notice (the watch was never registered).
+    pub(crate) fn disarm(&mut self) {
+        self.on_drop = None;
+    }
+
     /// The next event, or `None` once the watch has ended. Cancellation-safe.
     pub async fn next(&mut self) -> Option<WatchedEvent> {
         self.rx.recv().await
+    }
+}
+
+impl Drop for PersistentWatcher {
+    fn drop(&mut self) {
+        // Closed first, so that the session sees this watcher gone when it gets the notice.
+        self.rx.close();
+        if let Some(notice) = self.on_drop.take() {
+            if let Some(commands) = notice.commands.upgrade() {
+                let _ = commands.send(Command::WatcherDropped {
+                    server_path: notice.server_path,
+                    mode: notice.mode,
+                });
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@ for_each_server!(
     one_shot_watches_follow_apache_semantics,
     persistent_and_recursive_watches_are_streams,
     watch_changes_streams_every_change_in_both_modes,
+    dropping_the_last_persistent_watcher_removes_it_on_the_server,
 );
 
 fn persistent() -> CreateOptions {
@@ -213,4 +214,56 @@ async fn watch_changes_streams_every_change_in_both_modes(kind: ServerKind) {
         }
     }
     client.close().await;
+}
+
+async fn dropping_the_last_persistent_watcher_removes_it_on_the_server(kind: ServerKind) {
+    let server = start_server(kind, ServerOptions::new()).await;
+    let client = connect(&server.connect_string()).await;
+    let writer = connect(&server.connect_string()).await;
+
+    let first = client
+        .add_watch("/d", AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    let mut second = client
+        .add_watch("/d", AddWatchMode::Persistent)
+        .await
+        .unwrap();
+    client.check_watches("/d", WatcherType::Any).await.unwrap();
+
+    // One of two dropped: the other keeps the server-side watch and its events. (The drop
+    // notice travels on the same queue as requests, so the next request is ordered after
+    // anything it sends.)
+    drop(first);
+    client.check_watches("/d", WatcherType::Any).await.unwrap();
+    writer.create("/d", b"", &persistent()).await.unwrap();
+    let event = within("event on the remaining stream", second.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeCreated, "/d")
+    );
+
+    // The last one dropped: the server no longer holds a watch for this session.
+    drop(second);
+    assert!(matches!(
+        client.check_watches("/d", WatcherType::Any).await,
+        Err(Error::NoWatcher)
+    ));
+
+    // A watch added again after a drop is registered (the removal went first).
+    let again = client
+        .add_watch("/d", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    drop(again);
+    let mut kept = client
+        .add_watch("/d", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    client.check_watches("/d", WatcherType::Any).await.unwrap();
+    writer.set_data("/d", b"x", None).await.unwrap();
+    let event = within("event after re-adding", kept.next()).await.unwrap();
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
 }

@@ -9,7 +9,7 @@ use zk_proto::{AddWatchMode, OpCode, Request, WatcherType};
 use crate::client::{Client, decode_reply};
 use crate::error::Error;
 use crate::session::pending::WatchReg;
-use crate::watcher::PersistentWatcher;
+use crate::watcher::{DropNotice, PersistentWatcher};
 
 impl Client {
     /// Adds a persistent watch on `path` (3.6+ servers), which need not exist. The returned
@@ -20,7 +20,11 @@ impl Client {
     /// * [`AddWatchMode::PersistentRecursive`]: `NodeCreated`, `NodeDataChanged`,
     ///   `NodeDeleted` on the node and every descendant (never `NodeChildrenChanged`).
     ///
-    /// The watch is restored after a reconnect (with `setWatches2`). Apache servers before
+    /// The watch is restored after a reconnect (with `setWatches2`). Dropping the stream
+    /// removes the watch: locally, and on the server once no stream of this mode is left on
+    /// the path (with `removeWatches`; on servers before 3.9 only when nothing else is
+    /// watched on the path, else the server keeps sending events that are ignored until the
+    /// next reconnect). Apache servers before
     /// 3.9 keep one persistent mode per path and session (ZOOKEEPER-4466): adding both kinds
     /// on one path there keeps only the last one on the server.
     ///
@@ -46,6 +50,12 @@ impl Client {
             mode,
             tx,
         });
+        let on_drop = server_path.as_ref().ok().map(|server_path| DropNotice {
+            commands: self.weak_commands(),
+            server_path: server_path.clone(),
+            mode,
+        });
+
         let request = server_path.map(|path| {
             Request::AddWatch(AddWatchRequest {
                 path,
@@ -53,10 +63,20 @@ impl Client {
             })
         });
         let reply = self.submit(request, watch);
-        let watcher = PersistentWatcher::new(rx, path.to_owned());
+        let watcher = PersistentWatcher::new(rx, path.to_owned(), on_drop);
         async move {
-            decode_reply(reply.await?, OpCode::AddWatch)?;
-            Ok(watcher)
+            let mut watcher = watcher;
+            match reply
+                .await
+                .and_then(|reply| decode_reply(reply, OpCode::AddWatch))
+            {
+                Ok(_) => Ok(watcher),
+                Err(error) => {
+                    // Never registered: nothing to remove on the server.
+                    watcher.disarm();
+                    Err(error)
+                }
+            }
         }
     }
 

@@ -18,10 +18,10 @@ use tokio::sync::oneshot;
 use zk_proto::codec::ensure_consumed;
 use zk_proto::frame;
 use zk_proto::records::{
-    AuthPacket, ConnectRequest, ConnectResponse, PASSWORD_LEN, ReplyHeader, RequestHeader,
-    WatcherEvent, xid,
+    AuthPacket, ConnectRequest, ConnectResponse, PASSWORD_LEN, RemoveWatchesRequest, ReplyHeader,
+    RequestHeader, WatcherEvent, xid,
 };
-use zk_proto::{Chroot, Decode, ErrorCode, EventType, OpCode, Request};
+use zk_proto::{AddWatchMode, Chroot, Decode, ErrorCode, EventType, OpCode, Request, WatcherType};
 
 use super::pending::{Pending, PendingQueue, RawReply, ReplySender, Waiter, WatchReg, XidGen};
 use super::state::SessionState;
@@ -232,6 +232,38 @@ impl Core {
         self.auths.push(packet);
     }
 
+    /// A persistent watcher on `server_path` was dropped. When it was the last of its mode
+    /// there, the server is asked to stop sending its events: `removeWatches` of type `Any`
+    /// when nothing else is watched on that path (every server since 3.6 understands it),
+    /// else of the persistent type (3.9+; older servers refuse it and the watch stays on the
+    /// server until the next reconnect, costing ignored notifications). Nothing is sent while
+    /// a request that registers a watch on the path is in flight, as the removal could
+    /// overtake it on the server.
+    pub(crate) fn watcher_dropped(&mut self, server_path: String, mode: AddWatchMode) {
+        if self.watches.has_stream(mode, &server_path)
+            || self.pending.registers_watch_on(&server_path)
+        {
+            return;
+        }
+        let kind = if self.watches.watches_path(&server_path) {
+            match mode {
+                AddWatchMode::Persistent => WatcherType::Persistent,
+                AddWatchMode::PersistentRecursive => WatcherType::PersistentRecursive,
+            }
+        } else {
+            WatcherType::Any
+        };
+        tracing::debug!(path = %server_path, ?kind, "last persistent watcher dropped: removing the watch");
+        let request = Request::RemoveWatches(RemoveWatchesRequest {
+            path: server_path,
+            watcher_type: kind.into(),
+        });
+        match encode_request(&request, usize::MAX >> 1) {
+            Ok(frame) => self.push_frame(frame, OpCode::RemoveWatches, Waiter::Internal),
+            Err(error) => tracing::warn!(%error, "cannot encode removeWatches"),
+        }
+    }
+
     /// Sends `closeSession`.
     pub(crate) fn submit_close(&mut self) {
         let mut frame = BytesMut::with_capacity(12);
@@ -324,6 +356,12 @@ impl Core {
                         Ok(FrameEvent::Nothing)
                     }
                     Waiter::Close => Ok(FrameEvent::CloseAcknowledged),
+                    Waiter::Internal => {
+                        if header.err != 0 {
+                            tracing::debug!(op = ?pending.op, err = header.err, "internal request failed");
+                        }
+                        Ok(FrameEvent::Nothing)
+                    }
                 }
             }
         }
@@ -459,6 +497,67 @@ mod tests {
         assert_eq!(b.map(|r| r.header.err).ok(), Some(-101));
         assert_eq!(core.last_zxid(), 11);
         assert!(!core.has_pending());
+    }
+
+    /// Decodes every `removeWatches` the core wrote: (path, watcher type).
+    fn removals(core: &mut Core) -> Vec<(String, i32)> {
+        let mut out = core.out.split();
+        let mut found = Vec::new();
+        while let Some(mut payload) =
+            frame::parse(&mut out, usize::MAX >> 1).unwrap_or_else(|e| panic!("{e}"))
+        {
+            let header = RequestHeader::decode(&mut payload).unwrap_or_else(|e| panic!("{e}"));
+            if header.op == i32::from(OpCode::RemoveWatches) {
+                let request =
+                    RemoveWatchesRequest::decode(&mut payload).unwrap_or_else(|e| panic!("{e}"));
+                found.push((request.path, request.watcher_type));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn a_dropped_persistent_watcher_is_removed_on_the_server_when_it_was_the_last() {
+        let mut core = core();
+        let (tx1, rx1) = mpsc::unbounded_channel();
+        let (tx2, rx2) = mpsc::unbounded_channel();
+        core.watches
+            .add_persistent(AddWatchMode::Persistent, "/p".into(), tx1);
+        core.watches
+            .add_persistent(AddWatchMode::Persistent, "/p".into(), tx2);
+        drop(rx1);
+        core.watcher_dropped("/p".into(), AddWatchMode::Persistent);
+        assert_eq!(removals(&mut core), [], "another stream still watches /p");
+        drop(rx2);
+        core.watcher_dropped("/p".into(), AddWatchMode::Persistent);
+        assert_eq!(removals(&mut core), [("/p".to_owned(), 3)], "type Any");
+
+        // Something else still watches the path: only the persistent type is removed.
+        let (otx, _orx) = oneshot::channel();
+        core.watches
+            .add_oneshot(OneshotKind::Child, "/q".into(), otx);
+        let (tx3, rx3) = mpsc::unbounded_channel();
+        core.watches
+            .add_persistent(AddWatchMode::PersistentRecursive, "/q".into(), tx3);
+        drop(rx3);
+        core.watcher_dropped("/q".into(), AddWatchMode::PersistentRecursive);
+        assert_eq!(removals(&mut core), [("/q".to_owned(), 5)]);
+
+        // A registration on the path is in flight: nothing is sent (it could be overtaken).
+        let (reply, _r) = oneshot::channel();
+        let (tx4, _rx4) = mpsc::unbounded_channel();
+        core.submit(Outgoing {
+            frame: BytesMut::from(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 106][..]),
+            op: OpCode::AddWatch,
+            reply,
+            watch: Some(WatchReg::Persistent {
+                path: "/r".into(),
+                mode: AddWatchMode::Persistent,
+                tx: tx4,
+            }),
+        });
+        core.watcher_dropped("/r".into(), AddWatchMode::Persistent);
+        assert_eq!(removals(&mut core), []);
     }
 
     #[test]

@@ -35,6 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 use tracing::Instrument;
+use zk_proto::AddWatchMode;
 use zk_proto::records::AuthPacket;
 
 use self::coalesce::Coalescer;
@@ -104,6 +105,11 @@ pub(crate) enum Command {
     },
     Close {
         reply: oneshot::Sender<()>,
+    },
+    /// A persistent watcher was dropped.
+    WatcherDropped {
+        server_path: String,
+        mode: AddWatchMode,
     },
 }
 
@@ -420,6 +426,13 @@ impl Task {
                     }
                     disconnected_at = Instant::now();
                     self.transition(Transition::Disconnected);
+                    let delay = reconnect_delay(self.config.reconnect_delay, timeout);
+                    if !delay.is_zero() {
+                        tracing::debug!(?delay, "waiting before reconnecting");
+                        if let Err(end) = self.idle(sleep(delay), disconnected_at).await {
+                            return end;
+                        }
+                    }
                 }
             }
         }
@@ -451,6 +464,12 @@ impl Task {
                         self.close_replies.push(reply);
                         return Err(End::Closed);
                     }
+                    // Nothing to tell the server: the watcher is not restored on the next one.
+                    Some(Command::WatcherDropped { .. }) => {}
+                    Some(command) if self.waiting.len() >= self.config.max_queued => {
+                        tracing::debug!(queued = self.waiting.len(), "queue of requests waiting for a connection is full");
+                        fail_command(command, Error::ConnectionLoss { outcome_unknown: false }, &mut self.close_replies);
+                    }
                     Some(command) => self.waiting.push_back((Instant::now(), command)),
                 },
                 () = sleep_until(expiry.unwrap_or(far)), if expiry.is_some() => {
@@ -479,6 +498,9 @@ impl Task {
             Command::Close { reply } => {
                 self.close_replies.push(reply);
                 self.begin_close(closing, close_limit);
+            }
+            Command::WatcherDropped { server_path, mode } => {
+                self.core.watcher_dropped(server_path, mode);
             }
         }
     }
@@ -661,6 +683,17 @@ impl Task {
     }
 }
 
+/// A random pause before reconnecting after a lost connection, at most `max` and a tenth of
+/// the session timeout: the clients of a server that died spread out over the survivors
+/// instead of all arriving at once (the Java client waits up to 1 s too).
+fn reconnect_delay(max: Duration, session_timeout: Duration) -> Duration {
+    let limit = max.min(session_timeout / 10);
+    if limit.is_zero() {
+        return Duration::ZERO;
+    }
+    limit.mul_f64(rand::random::<f64>())
+}
+
 fn end_kind(state: &SessionState) -> &'static str {
     match state {
         SessionState::Lost(LostReason::Expired) => "expired",
@@ -691,5 +724,6 @@ fn fail_command(command: Command, error: Error, close_replies: &mut Vec<oneshot:
             let _ = reply.send(Err(error));
         }
         Command::Close { reply } => close_replies.push(reply),
+        Command::WatcherDropped { .. } => {}
     }
 }

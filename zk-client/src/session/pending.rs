@@ -53,6 +53,19 @@ pub(crate) enum WatchReg {
     Remove { path: String, kind: WatcherType },
 }
 
+impl WatchReg {
+    /// The server path the registration is about.
+    pub(crate) fn path(&self) -> &str {
+        match self {
+            WatchReg::Exists { path, .. }
+            | WatchReg::Data { path, .. }
+            | WatchReg::Child { path, .. }
+            | WatchReg::Persistent { path, .. }
+            | WatchReg::Remove { path, .. } => path,
+        }
+    }
+}
+
 /// What waits for a pending reply.
 #[derive(Debug)]
 pub(crate) enum Waiter {
@@ -65,6 +78,9 @@ pub(crate) enum Waiter {
     SetWatches,
     /// The `closeSession` request.
     Close,
+    /// A request the client sends on its own (e.g. `removeWatches` for a dropped
+    /// persistent watcher); its reply is only logged.
+    Internal,
 }
 
 #[derive(Debug)]
@@ -157,6 +173,16 @@ impl PendingQueue {
         self.queue.is_empty() && self.auth.is_empty()
     }
 
+    /// Whether a request in flight will register a watch on `server_path` when answered.
+    pub(crate) fn registers_watch_on(&self, server_path: &str) -> bool {
+        self.queue.iter().any(|pending| match &pending.waiter {
+            Waiter::User {
+                watch: Some(watch), ..
+            } => watch.path() == server_path,
+            _ => false,
+        })
+    }
+
     /// Fails everything in flight: the connection is gone. `error` decides the error;
     /// returns whether a `closeSession` was among them.
     pub(crate) fn fail_all(&mut self, error: impl Fn(OpCode) -> Error) -> bool {
@@ -166,7 +192,7 @@ impl PendingQueue {
                 Waiter::User { reply, .. } => {
                     let _ = reply.send(Err(error(pending.op)));
                 }
-                Waiter::SetWatches => {}
+                Waiter::SetWatches | Waiter::Internal => {}
                 Waiter::Close => close_pending = true,
             }
         }

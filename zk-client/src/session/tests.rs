@@ -39,6 +39,8 @@ fn config_with(
 ) -> Arc<Config> {
     Arc::new(Config {
         coalesce: None,
+        reconnect_delay: Duration::ZERO,
+        max_queued: 100_000,
         hosts: hosts
             .iter()
             .map(|host| HostSpec {
@@ -506,4 +508,41 @@ async fn builder_credentials_go_first_and_later_ones_are_answered() {
     assert!(matches!(second, Request::Auth(ref a) if &a.auth[..] == b"c:d"));
     reply(&mut conn, xid::AUTH, 0, 0, &Response::Empty).await;
     added.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconnect_waits_a_random_delay_and_the_queue_is_bounded() {
+    let (connector, mut h) = harness();
+    let mut config = (*config(connector, Duration::from_secs(30))).clone();
+    config.reconnect_delay = Duration::from_secs(1);
+    config.max_queued = 2;
+    config.request_timeout = Duration::from_secs(10);
+    let client_task = tokio::spawn(Client::start(Arc::new(config), Duration::from_secs(30)));
+    let (conn, _) = accept(&mut h, 0x42, 30_000).await;
+    let client = client_task.await.unwrap().unwrap();
+    let mut changes = client.state_changes();
+
+    drop(conn);
+    assert_eq!(changes.next().await, Some(SessionState::Suspended));
+    let lost_at = Instant::now();
+    // Two requests wait for the connection; a third is refused at once, retryably.
+    let first = client.exists("/a");
+    let second = client.exists("/b");
+    let third = client.exists("/c");
+    assert_eq!(
+        third.await,
+        Err(Error::ConnectionLoss {
+            outcome_unknown: false
+        })
+    );
+
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    let waited = lost_at.elapsed();
+    assert!(waited <= Duration::from_secs(1), "{waited:?}");
+    for _ in 0..2 {
+        let (xid, _) = read_request(&mut conn).await;
+        reply(&mut conn, xid, 5, -101, &Response::Empty).await;
+    }
+    assert_eq!(first.await, Ok(None));
+    assert_eq!(second.await, Ok(None));
 }

@@ -143,6 +143,37 @@ impl WatchRegistry {
         self.maybe_prune();
     }
 
+    /// Whether a live stream of `mode` watches `server_path` (dropped ones are pruned).
+    pub(crate) fn has_stream(&mut self, mode: AddWatchMode, server_path: &str) -> bool {
+        let table = match mode {
+            AddWatchMode::Persistent => &mut self.persistent,
+            AddWatchMode::PersistentRecursive => &mut self.recursive,
+        };
+        let Some(list) = table.get_mut(server_path) else {
+            return false;
+        };
+        list.retain(|tx| !tx.is_closed());
+        if list.is_empty() {
+            table.remove(server_path);
+            return false;
+        }
+        true
+    }
+
+    /// Whether any live watcher, of any kind, is registered on exactly `server_path`.
+    pub(crate) fn watches_path(&mut self, server_path: &str) -> bool {
+        let oneshot = [&self.data, &self.exist, &self.child]
+            .into_iter()
+            .any(|table| {
+                table
+                    .get(server_path)
+                    .is_some_and(|list| list.iter().any(|tx| !tx.is_closed()))
+            });
+        oneshot
+            || self.has_stream(AddWatchMode::Persistent, server_path)
+            || self.has_stream(AddWatchMode::PersistentRecursive, server_path)
+    }
+
     /// Delivers a server notification to every matching local watcher.
     pub(crate) fn dispatch(&mut self, event_type: EventType, server_path: &str, chroot: &Chroot) {
         // Paths outside the chroot only match watches registered on server paths (the

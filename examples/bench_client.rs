@@ -7,6 +7,7 @@
 //! cargo run --release -p zk-examples --example bench_client                    # boots Apache ZooKeeper
 //! cargo run --release -p zk-examples --example bench_client -- 127.0.0.1:2181  # any server
 //! cargo run --release -p zk-examples --example bench_client -- 127.0.0.1:2181 --label zk-server-lite --only zk-rs
+//! cargo run --release -p zk-examples --example bench_client -- --multi-thread   # 2-worker runtime
 //! ```
 //!
 //! Each workload runs twice per client, in ABBA order (ours, theirs, theirs, ours), so a
@@ -23,9 +24,11 @@
 //! Our client runs with its defaults; `ZK_BENCH_NO_COALESCE=1` turns its reply coalescing
 //! off (see `ClientBuilder::coalesce_replies`).
 //!
-//! Both clients run on a current-thread tokio runtime: on a 2-core machine that also hosts
-//! the server, a multi-threaded runtime spends most of its extra CPU waking threads (measured
-//! here: ~3 s instead of ~0.7 s of client CPU per 100 000 pipelined reads, for both clients).
+//! Both clients run on a current-thread tokio runtime by default; `--multi-thread` uses two
+//! workers instead. On a 2-core machine that also hosts the server, the multi-threaded
+//! runtime spends its extra CPU waking threads: measured here, 2.6-2.9 s of client CPU per
+//! 100 000 pipelined reads for `zookeeper-client` (1.6-1.9 s current-thread), 0.65-0.75 s for
+//! ours (0.54-0.72 s), whose reply coalescing wakes it far less often.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -319,8 +322,22 @@ async fn workload<C: Bench>(p: &Prepared<C>, addr: &str, name: &str) -> Result<R
     })
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // `--multi-thread`: a two-worker runtime instead (what `#[tokio::main]` gives by default).
+    let runtime = if std::env::args().any(|a| a == "--multi-thread") {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
         args.iter()
@@ -332,7 +349,10 @@ async fn main() -> Result<(), Error> {
     let positional = args
         .iter()
         .enumerate()
-        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
+        .find(|(i, a)| {
+            !a.starts_with("--")
+                && (*i == 0 || !matches!(args[i - 1].as_str(), "--only" | "--label"))
+        })
         .map(|(_, a)| a.clone());
 
     let _server;

@@ -103,6 +103,12 @@ impl MultiOp {
             MultiOp::Check(r) => &r.path,
         }
     }
+}
+
+impl MultiEntry for MultiOp {
+    fn header(&self) -> MultiHeader {
+        MultiHeader::request(self.op_code())
+    }
 
     fn encode_record<B: BufMut>(&self, buf: &mut B) {
         match self {
@@ -169,6 +175,12 @@ impl MultiReadOp {
             MultiReadOp::GetData(r) => &r.path,
         }
     }
+}
+
+impl MultiEntry for MultiReadOp {
+    fn header(&self) -> MultiHeader {
+        MultiHeader::request(self.op_code())
+    }
 
     fn encode_record<B: BufMut>(&self, buf: &mut B) {
         match self {
@@ -205,32 +217,19 @@ pub struct MultiRequest {
 
 impl Encode for MultiRequest {
     fn encode<B: BufMut>(&self, buf: &mut B) {
-        for op in &self.ops {
-            MultiHeader::request(op.op_code()).encode(buf);
-            op.encode_record(buf);
-        }
-        MultiHeader::END.encode(buf);
+        encode_list(&self.ops, buf);
     }
     fn encoded_len(&self) -> usize {
-        self.ops
-            .iter()
-            .map(|op| HEADER_LEN + op.record_len())
-            .sum::<usize>()
-            + HEADER_LEN
+        list_len(&self.ops)
     }
 }
 
 impl Decode for MultiRequest {
     const MIN_LEN: usize = HEADER_LEN;
     fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
-        let mut ops = Vec::new();
-        loop {
-            let header = MultiHeader::decode(buf)?;
-            if header.done {
-                return Ok(MultiRequest { ops });
-            }
-            ops.push(MultiOp::decode_record(header.op, buf)?);
-        }
+        Ok(MultiRequest {
+            ops: decode_list(buf)?,
+        })
     }
 }
 
@@ -244,37 +243,60 @@ pub struct MultiReadRequest {
 
 impl Encode for MultiReadRequest {
     fn encode<B: BufMut>(&self, buf: &mut B) {
-        for op in &self.ops {
-            MultiHeader::request(op.op_code()).encode(buf);
-            op.encode_record(buf);
-        }
-        MultiHeader::END.encode(buf);
+        encode_list(&self.ops, buf);
     }
     fn encoded_len(&self) -> usize {
-        self.ops
-            .iter()
-            .map(|op| HEADER_LEN + op.record_len())
-            .sum::<usize>()
-            + HEADER_LEN
+        list_len(&self.ops)
     }
 }
 
 impl Decode for MultiReadRequest {
     const MIN_LEN: usize = HEADER_LEN;
     fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
-        let mut ops = Vec::new();
-        loop {
-            let header = MultiHeader::decode(buf)?;
-            if header.done {
-                return Ok(MultiReadRequest { ops });
-            }
-            ops.push(MultiReadOp::decode_record(header.op, buf)?);
-        }
+        Ok(MultiReadRequest {
+            ops: decode_list(buf)?,
+        })
     }
 }
 
 /// Encoded size of a [`MultiHeader`].
 const HEADER_LEN: usize = 9;
+
+/// One entry of a multi list (an op or a result): written after its [`MultiHeader`] and
+/// read back by the header's op type. The list ends with [`MultiHeader::END`].
+trait MultiEntry: Sized {
+    fn header(&self) -> MultiHeader;
+    fn encode_record<B: BufMut>(&self, buf: &mut B);
+    fn record_len(&self) -> usize;
+    fn decode_record<B: Buf>(op: i32, buf: &mut B) -> Result<Self, DecodeError>;
+}
+
+fn encode_list<T: MultiEntry, B: BufMut>(entries: &[T], buf: &mut B) {
+    for entry in entries {
+        entry.header().encode(buf);
+        entry.encode_record(buf);
+    }
+    MultiHeader::END.encode(buf);
+}
+
+fn list_len<T: MultiEntry>(entries: &[T]) -> usize {
+    entries
+        .iter()
+        .map(|entry| HEADER_LEN + entry.record_len())
+        .sum::<usize>()
+        + HEADER_LEN
+}
+
+fn decode_list<T: MultiEntry, B: Buf>(buf: &mut B) -> Result<Vec<T>, DecodeError> {
+    let mut entries = Vec::new();
+    loop {
+        let header = MultiHeader::decode(buf)?;
+        if header.done {
+            return Ok(entries);
+        }
+        entries.push(T::decode_record(header.op, buf)?);
+    }
+}
 
 /// The result of one op in a multi / multiRead response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,7 +342,9 @@ impl MultiResult {
             _ => None,
         }
     }
+}
 
+impl MultiEntry for MultiResult {
     fn header(&self) -> MultiHeader {
         let err = match self {
             MultiResult::Error(err) => *err,
@@ -413,32 +437,19 @@ impl MultiResponse {
 
 impl Encode for MultiResponse {
     fn encode<B: BufMut>(&self, buf: &mut B) {
-        for result in &self.results {
-            result.header().encode(buf);
-            result.encode_record(buf);
-        }
-        MultiHeader::END.encode(buf);
+        encode_list(&self.results, buf);
     }
     fn encoded_len(&self) -> usize {
-        self.results
-            .iter()
-            .map(|r| HEADER_LEN + r.record_len())
-            .sum::<usize>()
-            + HEADER_LEN
+        list_len(&self.results)
     }
 }
 
 impl Decode for MultiResponse {
     const MIN_LEN: usize = HEADER_LEN;
     fn decode<B: Buf>(buf: &mut B) -> Result<Self, DecodeError> {
-        let mut results = Vec::new();
-        loop {
-            let header = MultiHeader::decode(buf)?;
-            if header.done {
-                return Ok(MultiResponse { results });
-            }
-            results.push(MultiResult::decode_record(header.op, buf)?);
-        }
+        Ok(MultiResponse {
+            results: decode_list(buf)?,
+        })
     }
 }
 

@@ -223,9 +223,30 @@ impl ClientBuilder {
     }
 
     /// Replaces how connections are opened (default: TCP), e.g. to go through a test
-    /// network.
+    /// network. The connector is given each [`Endpoint`](crate::transport::Endpoint): the
+    /// address to dial and the connect-string host it was resolved from.
     pub fn connector(mut self, connector: Connector) -> Self {
         self.connector = connector;
+        self
+    }
+
+    /// Speaks TLS to every server (feature `tls`): installs
+    /// [`tls_connector`](crate::transport::tls_connector) with `config`, replacing the
+    /// [`connector`](Self::connector) (the last of the two calls wins). Point the connect
+    /// string at the servers' `secureClientPort`; the server certificates are checked against
+    /// its host names. Read-only probes (`isro`) go through TLS too.
+    ///
+    /// ```no_run
+    /// use zk_client::{Client, TlsConfig};
+    ///
+    /// # async fn demo() -> Result<(), zk_client::Error> {
+    /// let tls = TlsConfig::from_ca_pem_file("/etc/zookeeper/ca.pem")?;
+    /// let client = Client::builder("zk1.example.com:2281").tls(tls).connect().await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+        self.connector = crate::transport::tls_connector(config);
         self
     }
 
@@ -235,7 +256,8 @@ impl ClientBuilder {
     ///
     /// A bad connect string ([`Error::InvalidConnectString`], [`Error::InvalidPath`]);
     /// [`Error::Timeout`] if no session was established within the connect timeout; with
-    /// [`fail_fast`](Self::fail_fast), the last connection error after one round.
+    /// [`fail_fast`](Self::fail_fast), the last connection error after one round (e.g.
+    /// [`Error::Tls`] naming the certificate problem).
     pub async fn connect(self) -> Result<Client, Error> {
         let parsed = ConnectString::parse(&self.connect_string)?;
         let reconnect_backoff = ExponentialBuilder::default()

@@ -165,6 +165,19 @@ pub enum Error {
         /// The configured limit.
         max: usize,
     },
+    /// A TLS failure: the handshake with a server failed (its certificate is not trusted or
+    /// not valid for the host name, it rejected the client certificate, it does not speak
+    /// TLS, ...), or a TLS setting could not be loaded (a PEM file without a certificate or
+    /// key). The message names the server and the problem.
+    ///
+    /// The session treats a failed TLS handshake like any failed connection attempt: it goes
+    /// on to the next server and keeps trying (one misconfigured member must not stop a
+    /// session), and [`connect`](crate::ClientBuilder::connect) with
+    /// [`fail_fast`](crate::ClientBuilder::fail_fast) returns this error after a round in
+    /// which it was the last failure. Repeating the same call does not change a certificate,
+    /// so [`is_retryable`](Self::is_retryable) is false.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The connect string could not be parsed, or no host in it could be resolved.
     #[error("invalid connect string: {0}")]
     InvalidConnectString(String),
@@ -266,6 +279,7 @@ impl Error {
             | Error::Protocol(_)
             | Error::InvalidPath { .. }
             | Error::TooLarge { .. }
+            | Error::Tls(_)
             | Error::InvalidConnectString(_) => return None,
         })
     }

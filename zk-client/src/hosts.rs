@@ -17,12 +17,11 @@
 //! # Ok::<(), zk_client::Error>(())
 //! ```
 
-use std::net::SocketAddr;
-
 use rand::seq::SliceRandom;
 use zk_proto::Chroot;
 
 use crate::error::Error;
+use crate::transport::Endpoint;
 
 /// The port used when a host has none.
 pub const DEFAULT_PORT: u16 = 2181;
@@ -119,17 +118,18 @@ fn parse_host(part: &str) -> Result<HostSpec, Error> {
     })
 }
 
-/// Cycles through the resolved, shuffled addresses of the connect string's hosts.
+/// Cycles through the resolved, shuffled addresses of the connect string's hosts, each with
+/// the host name it was resolved from.
 ///
-/// [`HostList::next`] hands out one address at a time; `None` means a full round ended
+/// [`HostList::next`] hands out one endpoint at a time; `None` means a full round ended
 /// without success (the caller backs off, then calls [`HostList::start_round`] again).
 #[derive(Debug)]
 pub(crate) struct HostList {
     specs: Vec<HostSpec>,
-    round: Vec<SocketAddr>,
+    round: Vec<Endpoint>,
     pos: usize,
     /// Tried before anything else (a read-write server found while read-only).
-    preferred: Option<SocketAddr>,
+    preferred: Option<Endpoint>,
 }
 
 impl HostList {
@@ -150,13 +150,14 @@ impl HostList {
     /// Resolves every host and shuffles the addresses for a new round. Hosts that fail to
     /// resolve are skipped (logged at debug).
     pub(crate) async fn start_round(&mut self) {
-        let mut addrs = Vec::new();
+        let mut endpoints: Vec<Endpoint> = Vec::new();
         for spec in &self.specs {
             match tokio::net::lookup_host((spec.host.as_str(), spec.port)).await {
                 Ok(found) => {
                     for addr in found {
-                        if !addrs.contains(&addr) {
-                            addrs.push(addr);
+                        // The first host naming an address keeps it.
+                        if !endpoints.iter().any(|e| e.addr == addr) {
+                            endpoints.push(Endpoint::new(addr, spec.host.clone()));
                         }
                     }
                 }
@@ -165,40 +166,42 @@ impl HostList {
                 }
             }
         }
-        self.set_round(addrs);
+        self.set_round(endpoints);
     }
 
-    pub(crate) fn set_round(&mut self, mut addrs: Vec<SocketAddr>) {
-        addrs.shuffle(&mut rand::rng());
-        self.round = addrs;
+    pub(crate) fn set_round(&mut self, mut endpoints: Vec<Endpoint>) {
+        endpoints.shuffle(&mut rand::rng());
+        self.round = endpoints;
         self.pos = 0;
     }
 
-    /// Every address of the current round.
-    pub(crate) fn addresses(&self) -> &[SocketAddr] {
+    /// Every endpoint of the current round.
+    pub(crate) fn addresses(&self) -> &[Endpoint] {
         &self.round
     }
 
-    /// Makes `addr` the next address handed out (once).
-    pub(crate) fn prefer(&mut self, addr: SocketAddr) {
-        self.preferred = Some(addr);
+    /// Makes `endpoint` the next one handed out (once).
+    pub(crate) fn prefer(&mut self, endpoint: Endpoint) {
+        self.preferred = Some(endpoint);
     }
 
-    /// The next address of the current round, or `None` at its end.
-    pub(crate) fn next(&mut self) -> Option<SocketAddr> {
-        if let Some(addr) = self.preferred.take() {
-            return Some(addr);
+    /// The next endpoint of the current round, or `None` at its end.
+    pub(crate) fn next(&mut self) -> Option<Endpoint> {
+        if let Some(endpoint) = self.preferred.take() {
+            return Some(endpoint);
         }
-        let addr = self.round.get(self.pos).copied();
-        if addr.is_some() {
+        let endpoint = self.round.get(self.pos).cloned();
+        if endpoint.is_some() {
             self.pos += 1;
         }
-        addr
+        endpoint
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
 
     fn spec(host: &str, port: u16) -> HostSpec {
@@ -251,17 +254,17 @@ mod tests {
     fn host_list_cycles_a_shuffled_round() {
         let mut list = HostList::new(vec![spec("a", 1)]);
         assert_eq!(list.next(), None);
-        let addrs: Vec<SocketAddr> = (1..=5)
-            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+        let addrs: Vec<Endpoint> = (1..=5)
+            .map(|p| Endpoint::from(SocketAddr::from(([127, 0, 0, 1], p))))
             .collect();
         list.set_round(addrs.clone());
-        let mut seen: Vec<SocketAddr> = std::iter::from_fn(|| list.next()).collect();
-        seen.sort();
+        let mut seen: Vec<Endpoint> = std::iter::from_fn(|| list.next()).collect();
+        seen.sort_by_key(|e| e.addr);
         assert_eq!(seen, addrs);
         assert_eq!(list.next(), None);
         assert_eq!(list.addresses().len(), 5);
-        list.prefer(addrs[2]);
-        assert_eq!(list.next(), Some(addrs[2]));
+        list.prefer(addrs[2].clone());
+        assert_eq!(list.next(), Some(addrs[2].clone()));
         assert_eq!(list.next(), None);
     }
 
@@ -269,7 +272,20 @@ mod tests {
     async fn resolves_localhost() {
         let mut list = HostList::new(vec![spec("127.0.0.1", 2181)]);
         list.start_round().await;
-        assert_eq!(list.next(), Some(SocketAddr::from(([127, 0, 0, 1], 2181))));
+        assert_eq!(
+            list.next(),
+            Some(Endpoint::new(
+                SocketAddr::from(([127, 0, 0, 1], 2181)),
+                "127.0.0.1"
+            ))
+        );
         assert_eq!(list.next(), None);
+
+        // The host name travels with each address it resolves to.
+        let mut list = HostList::new(vec![spec("localhost", 2181)]);
+        list.start_round().await;
+        let first = list.next().unwrap();
+        assert_eq!(first.host, "localhost");
+        assert!(first.addr.ip().is_loopback());
     }
 }

@@ -47,6 +47,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # TLS
+//!
+//! With the cargo feature `tls` (off by default), `ClientBuilder::tls(TlsConfig)` connects to
+//! Apache ZooKeeper's `secureClientPort` over TLS (rustls with the *ring* provider): trust
+//! roots and an optional client certificate from PEM, host names verified against the
+//! connect string (optionally not), `rustls` re-exported for hand-built configurations.
+//!
 //! # Layout
 //!
 //! | module | job |
@@ -57,6 +64,7 @@
 //! | `session/` | the session task (`mod.rs`), its sans-io core (`core.rs`), the state model (`state.rs`), the in-flight book (`pending.rs`) and the watch registry (`watches.rs`) |
 //! | [`hosts`] | the connect string and the host list |
 //! | [`transport`] | opening connections (the only file naming `tokio::net`) |
+//! | `tls.rs` | `TlsConfig` and the TLS connector (feature `tls`) |
 //! | [`watcher`] | watcher types |
 //! | [`retry`] | retry policies |
 //! | [`error`] | [`Error`] and its classifiers |
@@ -70,6 +78,8 @@ pub mod hosts;
 mod ops;
 pub mod retry;
 mod session;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod transport;
 pub mod watcher;
 
@@ -81,7 +91,13 @@ pub use ops::{
     CONFIG_NODE, ChangeStream, CreateOptions, Op, OpResult, ReadOp, ReadResult, Reconfig,
     Transaction,
 };
+/// The rustls this crate uses (feature `tls`), for hand-built
+/// [`ClientConfig`](rustls::ClientConfig)s given to [`TlsConfig::new`].
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use session::{LostReason, SessionState};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsConfigBuilder};
 pub use watcher::{OneshotWatcher, PersistentWatcher, StateChanges, WatchedEvent};
 pub use zk_proto as proto;
 pub use zk_proto::records::{Acl, ClientInfo, Id, Stat};

@@ -25,7 +25,6 @@ pub(crate) mod watches;
 mod tests;
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +44,7 @@ use self::state::{Transition, next_state};
 use crate::builder::Config;
 use crate::error::Error;
 use crate::hosts::HostList;
-use crate::transport::{Connector, Stream};
+use crate::transport::{Connector, Endpoint, Stream, tls_failure};
 
 /// The most time between two pings (the Java client's `MAX_SEND_PING_INTERVAL`).
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
@@ -65,17 +64,18 @@ const COMMAND_BATCH: usize = 256;
 const MIN_RW_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 const MAX_RW_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 
-type RwProbe = std::pin::Pin<Box<dyn Future<Output = Option<SocketAddr>> + Send>>;
+type RwProbe = std::pin::Pin<Box<dyn Future<Output = Option<Endpoint>> + Send>>;
 
-/// Asks each candidate `isro`; returns the first that answers `rw`.
+/// Asks each candidate `isro` (through the session's connector, so over TLS when the session
+/// uses TLS); returns the first that answers `rw`.
 async fn probe_read_write(
     connector: Connector,
-    candidates: Vec<SocketAddr>,
+    candidates: Vec<Endpoint>,
     limit: Duration,
-) -> Option<SocketAddr> {
-    for addr in candidates {
+) -> Option<Endpoint> {
+    for endpoint in candidates {
         let ask = async {
-            let mut stream = connector(addr).await.ok()?;
+            let mut stream = connector(endpoint.clone()).await.ok()?;
             stream.write_all(b"isro").await.ok()?;
             let mut answer = Vec::with_capacity(8);
             let mut buf = [0u8; 8];
@@ -88,8 +88,8 @@ async fn probe_read_write(
             Some(answer.starts_with(b"rw"))
         };
         match tokio::time::timeout(limit, ask).await {
-            Ok(Some(true)) => return Some(addr),
-            _ => tracing::debug!(%addr, "not a read-write server"),
+            Ok(Some(true)) => return Some(endpoint),
+            _ => tracing::debug!(%endpoint, "not a read-write server"),
         }
     }
     None
@@ -192,6 +192,8 @@ struct Task {
     session: Option<Negotiated>,
     established: Option<oneshot::Sender<Result<Established, Error>>>,
     close_replies: Vec<oneshot::Sender<()>>,
+    /// Why the current round's attempts failed: the last error, except that a TLS error
+    /// (which names the problem) is not replaced by a bare connection loss or timeout.
     last_error: Option<Error>,
 }
 
@@ -203,22 +205,31 @@ async fn resolve_round(hosts: &mut HostList) {
     hosts.start_round().await;
 }
 
-/// TCP connect plus handshake, bounded by `limit`.
+/// The error for a failed connection attempt: [`Error::Tls`] naming the problem for a TLS
+/// failure (logged at warn: it will not go away by itself), else a connection loss.
+fn attempt_error(addr: &Endpoint, e: &std::io::Error) -> Error {
+    if let Some(problem) = tls_failure(e) {
+        tracing::warn!(%addr, %problem, "TLS connection attempt failed");
+        return Error::Tls(format!("{addr}: {problem}"));
+    }
+    tracing::debug!(%addr, error = %e, "connection attempt failed");
+    Error::ConnectionLoss {
+        outcome_unknown: false,
+    }
+}
+
+/// Connect (TCP, TLS if configured) plus handshake, bounded by `limit`.
 async fn handshake(
     connector: Connector,
-    addr: SocketAddr,
+    addr: Endpoint,
     request: BytesMut,
     limit: Duration,
     max_frame_in: usize,
 ) -> Result<(Stream, BytesMut, Negotiated), Error> {
+    let target = addr.clone();
     let attempt = async move {
-        let lost = |e: std::io::Error| {
-            tracing::debug!(%addr, error = %e, "connection attempt failed");
-            Error::ConnectionLoss {
-                outcome_unknown: false,
-            }
-        };
-        let mut stream = connector(addr).await.map_err(lost)?;
+        let lost = |e: std::io::Error| attempt_error(&addr, &e);
+        let mut stream = connector(addr.clone()).await.map_err(lost)?;
         stream.write_all(&request).await.map_err(lost)?;
         let mut inbuf = BytesMut::with_capacity(8 * 1024);
         loop {
@@ -237,7 +248,7 @@ async fn handshake(
     match tokio::time::timeout(limit, attempt).await {
         Ok(result) => result,
         Err(_) => {
-            tracing::debug!(%addr, ?limit, "handshake timed out");
+            tracing::debug!(addr = %target, ?limit, "handshake timed out");
             Err(Error::Timeout)
         }
     }
@@ -297,6 +308,13 @@ impl Task {
         }
     }
 
+    fn remember_error(&mut self, error: Error) {
+        let vaguer = matches!(error, Error::ConnectionLoss { .. } | Error::Timeout);
+        if !(vaguer && matches!(self.last_error, Some(Error::Tls(_)))) {
+            self.last_error = Some(error);
+        }
+    }
+
     fn attempt_timeout(&self) -> Duration {
         if let Some(limit) = self.config.attempt_timeout {
             return limit;
@@ -333,6 +351,7 @@ impl Task {
                 }
                 started = true;
                 connected_this_round = false;
+                self.last_error = None;
                 let mut hosts = std::mem::replace(&mut self.hosts, HostList::new(Vec::new()));
                 let resolved = self.idle(resolve_round(&mut hosts), disconnected_at).await;
                 self.hosts = hosts;
@@ -358,7 +377,7 @@ impl Task {
                 .connect_frame(session, timeout_ms, self.config.read_only);
             let attempt = handshake(
                 self.config.connector.clone(),
-                addr,
+                addr.clone(),
                 request,
                 self.attempt_timeout(),
                 self.config.max_frame_in,
@@ -367,7 +386,7 @@ impl Task {
                 Err(end) => return end,
                 Ok(Err(error)) => {
                     tracing::debug!(%addr, %error, "cannot connect");
-                    self.last_error = Some(error);
+                    self.remember_error(error);
                     continue;
                 }
                 Ok(Ok(connected)) => connected,
@@ -410,7 +429,7 @@ impl Task {
                     timeout,
                 }));
             }
-            match self.serve(stream, inbuf, timeout, addr, read_only).await {
+            match self.serve(stream, inbuf, timeout, &addr, read_only).await {
                 ServeEnd::End(end) => return end,
                 ServeEnd::Lost(reason) => {
                     tracing::info!(%addr, reason, "connection lost");
@@ -521,7 +540,7 @@ impl Task {
         stream: Stream,
         mut inbuf: BytesMut,
         timeout: Duration,
-        addr: SocketAddr,
+        addr: &Endpoint,
         read_only: bool,
     ) -> ServeEnd {
         let read_timeout = timeout * 2 / 3;
@@ -639,12 +658,12 @@ impl Task {
                         next_ping = now + ping_interval;
                     }
                     if read_only && rw_probe.is_none() && closing.is_none() && now >= next_rw_probe {
-                        let candidates: Vec<SocketAddr> = self
+                        let candidates: Vec<Endpoint> = self
                             .hosts
                             .addresses()
                             .iter()
-                            .copied()
-                            .filter(|a| *a != addr)
+                            .filter(|a| a.addr != addr.addr)
+                            .cloned()
                             .collect();
                         rw_probe = Some(Box::pin(probe_read_write(
                             self.config.connector.clone(),

@@ -17,7 +17,7 @@ use zk_proto::{Chroot, Decode, Encode, EventType, KeeperState, Request, Response
 
 use crate::builder::Config;
 use crate::hosts::HostSpec;
-use crate::transport::{Connector, Stream};
+use crate::transport::{Connector, Endpoint, Stream};
 use crate::{Client, Error, LostReason, SessionState};
 
 struct Harness {
@@ -71,7 +71,8 @@ fn harness() -> (Connector, Harness) {
     let refused = refuse.clone();
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let log = attempts.clone();
-    let connector: Connector = Arc::new(move |addr| {
+    let connector: Connector = Arc::new(move |endpoint: Endpoint| {
+        let addr = endpoint.addr;
         let tx = tx.clone();
         if let Ok(mut log) = log.lock() {
             log.push((Instant::now(), addr));
@@ -545,4 +546,50 @@ async fn reconnect_waits_a_random_delay_and_the_queue_is_bounded() {
     }
     assert_eq!(first.await, Ok(None));
     assert_eq!(second.await, Ok(None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tls_failure_is_a_failed_attempt_and_fail_fast_names_it() {
+    // One host fails its TLS handshake, the others refuse the connection: whatever order the
+    // round takes, fail-fast reports the TLS problem (not the vaguer connection loss), and
+    // without fail-fast the client keeps trying every host.
+    let hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let log = attempts.clone();
+    let connector: Connector = Arc::new(move |endpoint: Endpoint| {
+        if let Ok(mut log) = log.lock() {
+            log.push(endpoint.clone());
+        }
+        Box::pin(async move {
+            if endpoint.host == "127.0.0.2" {
+                let failure = crate::transport::TlsFailure("certificate not trusted".into());
+                return Err(io::Error::new(io::ErrorKind::InvalidData, failure));
+            }
+            Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+        })
+    });
+    for _ in 0..5 {
+        let mut config = Arc::unwrap_or_clone(config_with(
+            connector.clone(),
+            Duration::from_secs(30),
+            &hosts,
+            false,
+        ));
+        config.fail_fast = true;
+        let err = Client::start(Arc::new(config), Duration::from_secs(30))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Tls("127.0.0.2:2181: certificate not trusted".into())
+        );
+        assert!(!err.is_retryable());
+    }
+    attempts.lock().unwrap().clear();
+    let config = config_with(connector, Duration::from_secs(30), &hosts, false);
+    let result = Client::start(config, Duration::from_millis(350)).await;
+    assert_eq!(result.unwrap_err(), Error::Timeout);
+    let tried = attempts.lock().unwrap().clone();
+    assert!(tried.len() >= 6, "several rounds: {tried:?}");
+    assert!(tried.iter().filter(|e| e.host == "127.0.0.2").count() >= 2);
 }

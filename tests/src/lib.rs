@@ -8,6 +8,8 @@
 //!   `async fn name(kind: ServerKind)` into an `apache::name` and a `lite::name` test.
 //! * [`proxy`] is a fault-injecting TCP proxy to put between a client and a server: cut
 //!   connections, stall them, delay or drop bytes, refuse new connections.
+//! * [`tls`] makes throwaway certificates (a CA, server and client certificates) and
+//!   [`ApacheTls`] serves TLS on Apache's `secureClientPort` with them.
 //! * [`init_tracing`] and [`wait_until`] are small helpers every integration test wants.
 //!
 //! Everything is async (tokio) and every wait is bounded.
@@ -16,11 +18,12 @@ pub mod apache;
 pub mod harness;
 pub mod proxy;
 pub mod server;
+pub mod tls;
 mod util;
 
 pub use apache::{
-    ApacheConfig, ApacheEnsemble, ApacheError, ApacheServer, four_letter_word,
-    four_letter_word_timeout,
+    ApacheClientAuth, ApacheConfig, ApacheEnsemble, ApacheError, ApacheServer, ApacheTls,
+    four_letter_word, four_letter_word_timeout,
 };
 pub use proxy::{Direction, FaultProxy};
 pub use server::{ServerKind, ServerOptions, TestServer, TestServerError};

@@ -10,6 +10,130 @@ use std::time::Duration;
 pub const DEFAULT_CLASSPATH: &str =
     "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
 
+/// Netty jars the TLS server needs beyond those the zookeeper jar's manifest names
+/// (`netty-handler` needs `netty-codec`, `netty-transport` needs `netty-resolver`, the epoll
+/// transport needs `netty-transport-native-unix-common`). Appended to the class path when
+/// [`ApacheConfig::tls`] is set.
+pub const NETTY_CLASSPATH: &str = "/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-transport-native-unix-common.jar";
+
+/// The server connection factory that serves TLS (the default NIO one cannot).
+pub const NETTY_FACTORY: &str = "org.apache.zookeeper.server.NettyServerCnxnFactory";
+
+/// Apache's x509 authentication provider: a client certificate authenticates the session as
+/// scheme `x509`, id the certificate's subject DN.
+pub const X509_AUTH_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
+
+/// Whether a TLS server asks for client certificates (`ssl.clientAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApacheClientAuth {
+    /// No client certificate asked for.
+    None,
+    /// Asked for, not required.
+    Want,
+    /// Required: a handshake without a trusted client certificate fails.
+    Need,
+}
+
+impl ApacheClientAuth {
+    fn as_str(self) -> &'static str {
+        match self {
+            ApacheClientAuth::None => "none",
+            ApacheClientAuth::Want => "want",
+            ApacheClientAuth::Need => "need",
+        }
+    }
+}
+
+/// TLS on Apache's `secureClientPort`, with PEM key and trust stores
+/// (`ssl.keyStore.type=PEM`). The server keeps its plain `clientPort` as well (readiness
+/// and four-letter words use it); its TLS port is
+/// [`ApacheServer::secure_addr`](super::ApacheServer::secure_addr).
+///
+/// ```no_run
+/// use zk_testkit::tls::TestCa;
+/// use zk_testkit::{ApacheClientAuth, ApacheConfig, ApacheServer, ApacheTls};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let ca = TestCa::new("test CA")?;
+/// let server_id = ca.issue_server(&["localhost", "127.0.0.1"])?;
+/// let tls = ApacheTls::new(ca.cert_pem(), &server_id).client_auth(ApacheClientAuth::Need);
+/// let server = ApacheServer::start_with(ApacheConfig::new().tls(tls)).await?;
+/// println!("TLS on {:?}", server.secure_addr());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ApacheTls {
+    /// The server certificate (chain) and key, in one PEM document.
+    pub server_pem: String,
+    /// The CA certificates the server trusts for client certificates, PEM.
+    pub trust_pem: String,
+    /// `ssl.clientAuth`. Default [`ApacheClientAuth::None`] (Apache's own default is
+    /// `need`).
+    pub client_auth: ApacheClientAuth,
+    /// Registers the x509 authentication provider (`authProvider.x509`), needed when client
+    /// certificates are asked for: without it the server closes such connections. Default
+    /// true.
+    pub x509_auth: bool,
+}
+
+impl ApacheTls {
+    /// Serves `server` (its certificate and key), trusting `trust_pem` for clients.
+    pub fn new(trust_pem: &str, server: &crate::tls::Identity) -> ApacheTls {
+        ApacheTls {
+            server_pem: server.combined_pem(),
+            trust_pem: trust_pem.to_owned(),
+            client_auth: ApacheClientAuth::None,
+            x509_auth: true,
+        }
+    }
+
+    /// Sets [`client_auth`](Self::client_auth).
+    pub fn client_auth(mut self, client_auth: ApacheClientAuth) -> Self {
+        self.client_auth = client_auth;
+        self
+    }
+
+    /// The key and trust store files, in a server's directory.
+    fn paths(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        (dir.join("tls-server.pem"), dir.join("tls-trust.pem"))
+    }
+
+    /// Writes the key and trust stores into `dir` (the directory of the server's `zoo.cfg`).
+    pub(crate) fn write_files(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        let (key_store, trust_store) = Self::paths(dir);
+        std::fs::write(key_store, &self.server_pem)?;
+        std::fs::write(trust_store, &self.trust_pem)
+    }
+
+    fn java_properties(&self, dir: &std::path::Path) -> Vec<(String, String)> {
+        let (key_store, trust_store) = Self::paths(dir);
+        let mut props: Vec<(String, String)> = vec![
+            ("zookeeper.serverCnxnFactory".into(), NETTY_FACTORY.into()),
+            (
+                "zookeeper.ssl.keyStore.location".into(),
+                key_store.display().to_string(),
+            ),
+            ("zookeeper.ssl.keyStore.type".into(), "PEM".into()),
+            (
+                "zookeeper.ssl.trustStore.location".into(),
+                trust_store.display().to_string(),
+            ),
+            ("zookeeper.ssl.trustStore.type".into(), "PEM".into()),
+            (
+                "zookeeper.ssl.clientAuth".into(),
+                self.client_auth.as_str().into(),
+            ),
+        ];
+        if self.x509_auth {
+            props.push((
+                "zookeeper.authProvider.x509".into(),
+                X509_AUTH_PROVIDER.into(),
+            ));
+        }
+        props
+    }
+}
+
 /// Environment variable overriding the `java` executable.
 pub const JAVA_ENV: &str = "ZK_TESTKIT_JAVA";
 
@@ -71,8 +195,11 @@ pub struct ApacheConfig {
     pub stop_timeout: Duration,
     /// The `java` executable. Default `$ZK_TESTKIT_JAVA` or `java`.
     pub java: PathBuf,
-    /// The class path. Default `$ZK_TESTKIT_CLASSPATH` or [`DEFAULT_CLASSPATH`].
+    /// The class path. Default `$ZK_TESTKIT_CLASSPATH` or [`DEFAULT_CLASSPATH`]
+    /// ([`NETTY_CLASSPATH`] is added when [`tls`](Self::tls) is set).
     pub classpath: String,
+    /// TLS on a `secureClientPort` besides the plain client port. Default none.
+    pub tls: Option<ApacheTls>,
 }
 
 impl Default for ApacheConfig {
@@ -107,6 +234,7 @@ impl Default for ApacheConfig {
                 .unwrap_or_else(|| PathBuf::from("java")),
             classpath: std::env::var(CLASSPATH_ENV)
                 .unwrap_or_else(|_| DEFAULT_CLASSPATH.to_owned()),
+            tls: None,
         }
     }
 }
@@ -179,6 +307,12 @@ impl ApacheConfig {
         self
     }
 
+    /// Serves TLS too (see [`ApacheTls`]).
+    pub fn tls(mut self, tls: ApacheTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets the bound on waiting for the server(s) to serve.
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
@@ -208,6 +342,16 @@ impl ApacheConfig {
             let _ = writeln!(s, "maxSessionTimeout={}", t.as_millis());
         }
         s
+    }
+
+    /// The `zoo.cfg` lines for the TLS port (none without [`tls`](Self::tls)).
+    pub(crate) fn secure_cfg(&self, secure_port: Option<u16>) -> String {
+        match (&self.tls, secure_port) {
+            (Some(_), Some(port)) => {
+                format!("secureClientPort={port}\nsecureClientPortAddress=127.0.0.1\n")
+            }
+            _ => String::new(),
+        }
     }
 
     /// The JVM command line (without the config file argument).
@@ -242,6 +386,10 @@ impl ApacheConfig {
                 d.clone(),
             ));
         }
+        if let Some(tls) = &self.tls {
+            let dir = cfg_path.parent().unwrap_or(std::path::Path::new("."));
+            props.extend(tls.java_properties(dir));
+        }
         props.extend(self.java_properties.iter().cloned());
         args.extend(
             props
@@ -249,7 +397,11 @@ impl ApacheConfig {
                 .map(|(k, v)| OsString::from(format!("-D{k}={v}"))),
         );
         args.push("-cp".into());
-        args.push(self.classpath.clone().into());
+        if self.tls.is_some() {
+            args.push(format!("{}:{NETTY_CLASSPATH}", self.classpath).into());
+        } else {
+            args.push(self.classpath.clone().into());
+        }
         args.push(MAIN_CLASS.into());
         args.push(cfg_path.as_os_str().to_owned());
         args

@@ -36,7 +36,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use config::{
-    ApacheConfig, CLASSPATH_ENV, DEFAULT_CLASSPATH, JAVA_ENV, MAIN_CLASS, super_digest_of,
+    ApacheClientAuth, ApacheConfig, ApacheTls, CLASSPATH_ENV, DEFAULT_CLASSPATH, JAVA_ENV,
+    MAIN_CLASS, NETTY_CLASSPATH, NETTY_FACTORY, X509_AUTH_PROVIDER, super_digest_of,
 };
 pub use process::process_alive;
 
@@ -305,14 +306,19 @@ impl ApacheServer {
         let mut nodes = [node];
         let mut last_tail = String::new();
         for _ in 0..MAX_START_ATTEMPTS {
-            let port = free_ports(1).map_err(|e| nodes[0].io_err("picking a free port", e))?[0];
+            let wanted = if config.tls.is_some() { 2 } else { 1 };
+            let ports =
+                free_ports(wanted).map_err(|e| nodes[0].io_err("picking a free port", e))?;
+            let port = ports[0];
             nodes[0].client_port = port;
+            nodes[0].secure_port = ports.get(1).copied();
             let cfg = format!(
-                "{}{}",
+                "{}{}{}",
                 config.common_cfg(&nodes[0].data_dir, port),
+                config.secure_cfg(nodes[0].secure_port),
                 extra_lines(&config)
             );
-            nodes[0].write_config(&cfg)?;
+            nodes[0].write_config(&cfg, &config)?;
             match boot(&mut nodes, &[0], &config, |m| m[0].is_some()).await {
                 Ok(()) => {
                     let [node] = nodes;
@@ -340,6 +346,18 @@ impl ApacheServer {
     /// The client port.
     pub fn port(&self) -> u16 {
         self.node.client_port
+    }
+
+    /// The TLS client address (`127.0.0.1:<secureClientPort>`), when started with
+    /// [`ApacheConfig::tls`].
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.node.secure_addr()
+    }
+
+    /// The TLS connect string for `host` (e.g. `localhost` or `127.0.0.1`, the name the
+    /// client checks the certificate against), when started with [`ApacheConfig::tls`].
+    pub fn secure_connect_string(&self, host: &str) -> Option<String> {
+        self.node.secure_port.map(|port| format!("{host}:{port}"))
     }
 
     /// The connect string (`127.0.0.1:<port>`).
@@ -485,7 +503,8 @@ impl ApacheEnsemble {
         let targets: Vec<usize> = (0..size).collect();
         let mut last_tail = String::new();
         for _ in 0..MAX_START_ATTEMPTS {
-            let ports = free_ports(3 * size).map_err(|e| ApacheError::Io {
+            let per_node = if config.tls.is_some() { 4 } else { 3 };
+            let ports = free_ports(per_node * size).map_err(|e| ApacheError::Io {
                 context: "picking free ports".into(),
                 source: e,
             })?;
@@ -494,21 +513,23 @@ impl ApacheEnsemble {
                     format!(
                         "server.{}=127.0.0.1:{}:{}\n",
                         i + 1,
-                        ports[3 * i + 1],
-                        ports[3 * i + 2]
+                        ports[per_node * i + 1],
+                        ports[per_node * i + 2]
                     )
                 })
                 .collect();
             for (i, node) in nodes.iter_mut().enumerate() {
-                node.client_port = ports[3 * i];
+                node.client_port = ports[per_node * i];
+                node.secure_port = (per_node == 4).then(|| ports[per_node * i + 3]);
                 let cfg = format!(
-                    "{}initLimit={}\nsyncLimit={}\n{servers}{}",
+                    "{}{}initLimit={}\nsyncLimit={}\n{servers}{}",
                     config.common_cfg(&node.data_dir, node.client_port),
+                    config.secure_cfg(node.secure_port),
                     config.init_limit,
                     config.sync_limit,
                     extra_lines(&config)
                 );
-                node.write_config(&cfg)?;
+                node.write_config(&cfg, &config)?;
                 std::fs::write(node.data_dir.join("myid"), format!("{}\n", i + 1))
                     .map_err(|e| node.io_err("writing myid", e))?;
             }
@@ -560,6 +581,21 @@ impl ApacheEnsemble {
     /// Client addresses of all members, by index.
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.nodes.iter().map(Node::addr).collect()
+    }
+
+    /// TLS client addresses of all members, by index (empty without [`ApacheConfig::tls`]).
+    pub fn secure_addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().filter_map(Node::secure_addr).collect()
+    }
+
+    /// The TLS connect string `host:s1,host:s2,...` in member order (empty without
+    /// [`ApacheConfig::tls`]); `host` is the name the client checks certificates against.
+    pub fn secure_connect_string(&self, host: &str) -> String {
+        self.secure_addrs()
+            .iter()
+            .map(|a| format!("{host}:{}", a.port()))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// `127.0.0.1:p1,127.0.0.1:p2,...` in member order.

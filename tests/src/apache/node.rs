@@ -72,6 +72,8 @@ pub(crate) struct Node {
     pub(crate) log_path: PathBuf,
     pub(crate) data_dir: PathBuf,
     pub(crate) client_port: u16,
+    /// The TLS port (`secureClientPort`), when the config has TLS.
+    pub(crate) secure_port: Option<u16>,
     /// Removed by the JVM wrapper if the test process dies abruptly.
     cleanup_dir: PathBuf,
     starts: u32,
@@ -90,6 +92,7 @@ impl Node {
             log_path: dir.join("server.log"),
             data_dir,
             client_port: 0,
+            secure_port: None,
             cleanup_dir: cleanup_dir.to_owned(),
             starts: 0,
             proc: None,
@@ -100,6 +103,11 @@ impl Node {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port))
     }
 
+    pub(crate) fn secure_addr(&self) -> Option<SocketAddr> {
+        self.secure_port
+            .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+    }
+
     pub(crate) fn io_err(&self, what: &str, e: io::Error) -> ApacheError {
         ApacheError::Io {
             context: format!("{what} ({})", self.name),
@@ -107,7 +115,16 @@ impl Node {
         }
     }
 
-    pub(crate) fn write_config(&self, text: &str) -> Result<(), ApacheError> {
+    /// Writes `zoo.cfg` (plus the TLS key and trust stores beside it when `config` has TLS).
+    pub(crate) fn write_config(
+        &self,
+        text: &str,
+        config: &ApacheConfig,
+    ) -> Result<(), ApacheError> {
+        if let (Some(tls), Some(dir)) = (&config.tls, self.cfg_path.parent()) {
+            tls.write_files(dir)
+                .map_err(|e| self.io_err("writing the TLS key and trust stores", e))?;
+        }
         std::fs::write(&self.cfg_path, text).map_err(|e| self.io_err("writing zoo.cfg", e))
     }
 

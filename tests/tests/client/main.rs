@@ -10,6 +10,8 @@
 //!
 //! Every wait is bounded and event-driven: a state change, a watch event, or a condition
 //! polled with [`zk_testkit::wait_until`]; nothing sleeps to let things settle.
+//!
+//! `tls.rs` runs zk-client over TLS against Apache only (zk-server-lite has no TLS).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,6 +25,7 @@ extern crate zk_testkit;
 mod failover;
 mod fake_server;
 mod ops;
+mod tls;
 mod watches;
 
 /// Waits for the next state in `changes` that satisfies `pred`.

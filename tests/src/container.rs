@@ -10,7 +10,7 @@
 //! admin server off.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), zk_testkit::container::ContainerError> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use zk_testkit::container::ZooKeeperContainer;
 //!
 //! let zk = ZooKeeperContainer::start().await?;

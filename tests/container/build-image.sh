@@ -9,8 +9,8 @@
 #   ZK_IMAGE_REBUILD=1 bash tests/container/build-image.sh
 #
 # The image is `$ZK_TESTKIT_IMAGE` (default zk-rs/zookeeper:3.8-local). It also removes
-# containers left behind by killed test processes (label zk-rs.testkit, see
-# tests/src/container.rs).
+# containers left behind by killed test processes (label zk-rs.testkit=<pid> on a pid that
+# no longer exists, see tests/src/container.rs).
 set -euo pipefail
 
 IMAGE="${ZK_TESTKIT_IMAGE:-zk-rs/zookeeper:3.8-local}"
@@ -18,10 +18,14 @@ LABEL=zk-rs.testkit
 
 docker info >/dev/null 2>&1 || { echo "build-image: docker is not usable (is the daemon running, may we use its socket?)" >&2; exit 1; }
 
-# Leaked containers of test processes that died (SIGKILL) before their Drop ran.
-stale=$(docker ps -aq --filter "label=$LABEL" || true)
+# Leaked containers of test processes that died (SIGKILL) before their Drop ran: the label's
+# value is the owning process id; containers of running test processes are left alone.
+stale=$(docker ps -a --filter "label=$LABEL" --format "{{.ID}} {{.Label \"$LABEL\"}}" 2>/dev/null \
+  | while read -r id pid; do
+      case "$pid" in ''|*[!0-9]*) echo "$id" ;; *) [ -d "/proc/$pid" ] || echo "$id" ;; esac
+    done)
 if [ -n "$stale" ]; then
-  echo "build-image: removing $(echo "$stale" | wc -l) leftover test container(s)"
+  echo "build-image: removing $(echo "$stale" | wc -l) container(s) left by dead test processes"
   # shellcheck disable=SC2086
   docker rm -f $stale >/dev/null || true
 fi
@@ -32,6 +36,7 @@ if [ -z "${ZK_IMAGE_REBUILD:-}" ] && docker image inspect "$IMAGE" >/dev/null 2>
 fi
 
 start=$(date +%s.%N)
+old_id=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 JAVA_BIN=$(readlink -f "$(command -v java)")
 JAVA_HOME=$(dirname "$(dirname "$JAVA_BIN")")
 ZK_JAR=/usr/share/java/zookeeper.jar
@@ -106,6 +111,10 @@ tar -C "$root" -cf - . | docker import \
   --change 'WORKDIR /tmp' \
   --change "LABEL org.opencontainers.image.description=\"Apache ZooKeeper $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo 3.8) from the host's Debian packages (zk-rs tests)\"" \
   - "$IMAGE" >/dev/null
+# A rebuild leaves the previous image untagged: remove it (if no container uses it).
+if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+  docker rmi "$old_id" >/dev/null 2>&1 || true
+fi
 end=$(date +%s.%N)
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 echo "build-image: built $IMAGE ($((size / 1024 / 1024)) MiB) in $(python3 -c "print(f'{$end - $start:.1f}')") s"

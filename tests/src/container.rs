@@ -23,10 +23,12 @@
 //! ```
 //!
 //! Clean-up: a [`ZooKeeperContainer`] removes its container when dropped (testcontainers'
-//! `Drop`). testcontainers-rs has no reaper container (Ryuk is a testcontainers-java
-//! feature), so a test process killed with SIGKILL leaks its container; every container is
-//! labelled [`LABEL`] with the owning process id, and [`ZooKeeperContainer::start`] first
-//! removes labelled containers whose process is gone (`build-image.sh` removes all of them).
+//! `Drop`), and testcontainers' `watchdog` feature (enabled here) stops and removes it on
+//! SIGINT, SIGTERM or SIGQUIT (Ctrl-C, a nextest timeout). testcontainers-rs has no reaper
+//! container (Ryuk is testcontainers-java's; there is no knob to turn off), so a test process
+//! killed with SIGKILL leaks its container: every container is labelled [`LABEL`] with the
+//! owning process id, and [`ZooKeeperContainer::start`] (and `build-image.sh`) first remove
+//! labelled containers whose process is gone.
 
 use std::fmt;
 use std::io;
@@ -118,7 +120,7 @@ pub async fn start_or_skip(test: &str) -> Option<ZooKeeperContainer> {
             panic!("{REQUIRE_ENV} is set but {e}")
         }
         Err(e) => {
-            eprintln!("skipping {test}: {e} (set {REQUIRE_ENV}=1 to make this a failure)");
+            eprintln!("SKIPPED: {test}: {e} (set {REQUIRE_ENV}=1 to make this a failure)");
             return None;
         }
     }

@@ -6,6 +6,9 @@
 //! * [`server`] puts Apache ZooKeeper and zk-server-lite behind one [`TestServer`], so one
 //!   suite runs the same assertions against both; [`for_each_server!`] turns one
 //!   `async fn name(kind: ServerKind)` into an `apache::name` and a `lite::name` test.
+//! * [`container`] starts Apache ZooKeeper in a Docker container with `testcontainers` (a
+//!   locally built image, see `tests/container/build-image.sh`): pause, stop and start the
+//!   whole server for fault injection.
 //! * [`proxy`] is a fault-injecting TCP proxy to put between a client and a server: cut
 //!   connections, stall them, delay or drop bytes, refuse new connections.
 //! * [`tls`] makes throwaway certificates (a CA, server and client certificates) and
@@ -15,6 +18,7 @@
 //! Everything is async (tokio) and every wait is bounded.
 
 pub mod apache;
+pub mod container;
 pub mod harness;
 pub mod proxy;
 pub mod server;
@@ -25,6 +29,7 @@ pub use apache::{
     ApacheClientAuth, ApacheConfig, ApacheEnsemble, ApacheError, ApacheServer, ApacheTls,
     four_letter_word, four_letter_word_timeout,
 };
+pub use container::ZooKeeperContainer;
 pub use proxy::{Direction, FaultProxy};
 pub use server::{ServerKind, ServerOptions, TestServer, TestServerError};
 pub use util::{TimedOut, init_tracing, try_wait_until, wait_until};

@@ -41,7 +41,8 @@ pub use config::{
 };
 pub use process::process_alive;
 
-use node::{Node, Probe, free_ports, serving_mode};
+pub(crate) use node::free_ports;
+use node::{Node, Probe, serving_mode};
 
 /// Lines of server log included in errors.
 const LOG_TAIL_LINES: usize = 60;

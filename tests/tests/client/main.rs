@@ -22,6 +22,7 @@ pub(crate) use zk_testkit::harness::{WAIT, connect, connect_with, start_server, 
 #[macro_use]
 extern crate zk_testkit;
 
+mod container;
 mod failover;
 mod fake_server;
 mod ops;

@@ -1,0 +1,108 @@
+//! zk-client against Apache ZooKeeper 3.8 in a Docker container (zk-testkit's `container`
+//! module, image built by `tests/container/build-image.sh`): the faults only a container
+//! gives, `docker pause` (the whole server frozen, its sockets still open) and stop/start
+//! of the server with its data.
+//!
+//! Without Docker or the image these tests print why and pass as skipped, unless
+//! `ZK_REQUIRE_CONTAINERS` is set (as `.ci/test` does): then they fail.
+
+use std::time::Duration;
+
+use zk_client::{CreateMode, CreateOptions, EventType, SessionState};
+use zk_testkit::container::start_or_skip;
+
+use crate::{connect, connect_with, wait_state, within};
+
+fn persistent() -> CreateOptions {
+    CreateOptions::new(CreateMode::Persistent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crud_and_a_watch_against_a_containerized_server() {
+    let Some(zk) = start_or_skip("crud_and_a_watch_against_a_containerized_server").await else {
+        return;
+    };
+    let srvr = zk.four_letter_word("srvr").await.unwrap();
+    assert!(srvr.contains("Mode: standalone"), "srvr: {srvr:?}");
+    let client = connect(&zk.connect_string()).await;
+    client.create("/c", b"one", &persistent()).await.unwrap();
+    let (data, stat, watcher) = client.get_data_watch("/c").await.unwrap();
+    assert_eq!(&data[..], b"one");
+    client
+        .set_data("/c", b"two", Some(stat.version))
+        .await
+        .unwrap();
+    let event = within("the data watch", watcher).await;
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeDataChanged, "/c")
+    );
+    assert_eq!(&client.get_data("/c").await.unwrap().0[..], b"two");
+    client.delete("/c", None).await.unwrap();
+    assert_eq!(client.exists("/c").await.unwrap(), None);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_server_suspends_the_session_and_unpausing_resumes_it() {
+    let Some(zk) =
+        start_or_skip("a_paused_server_suspends_the_session_and_unpausing_resumes_it").await
+    else {
+        return;
+    };
+    // The pause must end before the server would expire the session: the server's clock
+    // runs on while it is frozen. The client suspends after 2/3 of the timeout without a
+    // reply, so 10 s leaves about 3 s for unpausing.
+    let client = connect_with(&zk.connect_string(), Duration::from_secs(10)).await;
+    let session = client.session_id();
+    client.create("/p", b"before", &persistent()).await.unwrap();
+    let (_, _, watcher) = client.get_data_watch("/p").await.unwrap();
+    let mut changes = client.state_changes();
+
+    zk.pause().await.unwrap();
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+    zk.unpause().await.unwrap();
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+    assert_eq!(client.session_id(), session);
+
+    // The session works and its watch survived the freeze.
+    let other = connect(&zk.connect_string()).await;
+    other.set_data("/p", b"after", None).await.unwrap();
+    let event = within("the watch after the pause", watcher).await;
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeDataChanged, "/p")
+    );
+    other.close().await;
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_and_started_container_keeps_data_and_session() {
+    let Some(zk) = start_or_skip("a_stopped_and_started_container_keeps_data_and_session").await
+    else {
+        return;
+    };
+    let client = connect_with(&zk.connect_string(), Duration::from_secs(20)).await;
+    let session = client.session_id();
+    client
+        .create("/kept", b"data", &persistent())
+        .await
+        .unwrap();
+    let mut changes = client.state_changes();
+
+    within("docker stop", zk.stop()).await.unwrap();
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+    assert!(!zk.is_running().await.unwrap());
+    within("docker start", zk.start_again()).await.unwrap();
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+    assert_eq!(client.session_id(), session);
+    assert_eq!(&client.get_data("/kept").await.unwrap().0[..], b"data");
+    client.close().await;
+}

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 
-use tokio::sync::mpsc;
 use zk_proto::records::{AddWatchRequest, CheckWatchesRequest, RemoveWatchesRequest};
 use zk_proto::{AddWatchMode, OpCode, Request, WatcherType};
 
@@ -43,7 +42,7 @@ impl Client {
         path: &str,
         mode: AddWatchMode,
     ) -> impl Future<Output = Result<PersistentWatcher, Error>> + Send + 'static + use<> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = futures::channel::mpsc::unbounded();
         let server_path = self.server_path(path);
         let watch = server_path.as_ref().ok().map(|p| WatchReg::Persistent {
             path: p.clone(),

@@ -413,7 +413,8 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::{mpsc, oneshot};
+    use futures::channel::mpsc;
+    use tokio::sync::oneshot;
     use zk_proto::records::{GetDataRequest, GetDataResponse, Stat};
     use zk_proto::{AddWatchMode, KeeperState, Response};
 
@@ -519,8 +520,8 @@ mod tests {
     #[test]
     fn a_dropped_persistent_watcher_is_removed_on_the_server_when_it_was_the_last() {
         let mut core = core();
-        let (tx1, rx1) = mpsc::unbounded_channel();
-        let (tx2, rx2) = mpsc::unbounded_channel();
+        let (tx1, rx1) = mpsc::unbounded();
+        let (tx2, rx2) = mpsc::unbounded();
         core.watches
             .add_persistent(AddWatchMode::Persistent, "/p".into(), tx1);
         core.watches
@@ -536,7 +537,7 @@ mod tests {
         let (otx, _orx) = oneshot::channel();
         core.watches
             .add_oneshot(OneshotKind::Child, "/q".into(), otx);
-        let (tx3, rx3) = mpsc::unbounded_channel();
+        let (tx3, rx3) = mpsc::unbounded();
         core.watches
             .add_persistent(AddWatchMode::PersistentRecursive, "/q".into(), tx3);
         drop(rx3);
@@ -545,7 +546,7 @@ mod tests {
 
         // A registration on the path is in flight: nothing is sent (it could be overtaken).
         let (reply, _r) = oneshot::channel();
-        let (tx4, _rx4) = mpsc::unbounded_channel();
+        let (tx4, _rx4) = mpsc::unbounded();
         core.submit(Outgoing {
             frame: BytesMut::from(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 106][..]),
             op: OpCode::AddWatch,
@@ -656,7 +657,7 @@ mod tests {
         assert_eq!(core.receive(&mut ok), Ok(FrameEvent::Nothing));
         assert_eq!(auth_rx.try_recv(), Ok(Ok(())));
 
-        let (stx, _srx) = mpsc::unbounded_channel();
+        let (stx, _srx) = mpsc::unbounded();
         core.watches
             .add_persistent(AddWatchMode::Persistent, "/p".into(), stx);
         core.last_zxid = 42;

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use zk_proto::records::ReplyHeader;
 use zk_proto::{AddWatchMode, OpCode, WatcherType};
 
@@ -47,7 +47,7 @@ pub(crate) enum WatchReg {
     Persistent {
         path: String,
         mode: AddWatchMode,
-        tx: mpsc::UnboundedSender<WatchedEvent>,
+        tx: futures::channel::mpsc::UnboundedSender<WatchedEvent>,
     },
     /// `removeWatches`: on success, remove the local watchers too.
     Remove { path: String, kind: WatcherType },

@@ -18,7 +18,8 @@
 
 use std::collections::HashMap;
 
-use tokio::sync::{mpsc, oneshot};
+use futures::channel::mpsc;
+use tokio::sync::oneshot;
 use zk_proto::records::{SetWatches, SetWatches2};
 use zk_proto::{AddWatchMode, Chroot, EventType, KeeperState, Request, WatcherType};
 
@@ -86,7 +87,7 @@ fn fire_oneshots(list: Option<Vec<OneshotTx>>, event: &WatchedEvent) {
 
 fn fire_streams(list: Option<&mut Vec<StreamTx>>, event: &WatchedEvent) {
     if let Some(list) = list {
-        list.retain(|tx| tx.send(event.clone()).is_ok());
+        list.retain(|tx| tx.unbounded_send(event.clone()).is_ok());
     }
 }
 
@@ -367,8 +368,8 @@ mod tests {
         reg.add_oneshot(OneshotKind::Data, "/a".into(), d2);
         reg.add_oneshot(OneshotKind::Child, "/a".into(), c1);
         reg.add_oneshot(OneshotKind::Exist, "/b".into(), e1);
-        let (ptx, mut prx) = mpsc::unbounded_channel();
-        let (rtx, mut rrx) = mpsc::unbounded_channel();
+        let (ptx, mut prx) = mpsc::unbounded();
+        let (rtx, mut rrx) = mpsc::unbounded();
         reg.add_persistent(AddWatchMode::Persistent, "/a".into(), ptx);
         reg.add_persistent(AddWatchMode::PersistentRecursive, "/".into(), rtx);
 
@@ -440,7 +441,7 @@ mod tests {
         reg.add_oneshot(OneshotKind::Data, "/gone".into(), gone);
         let (tx, mut rx) = oneshot::channel();
         reg.add_oneshot(OneshotKind::Child, "/kept".into(), tx);
-        let (stx, mut srx) = mpsc::unbounded_channel();
+        let (stx, mut srx) = mpsc::unbounded();
         reg.add_persistent(AddWatchMode::Persistent, "/p".into(), stx);
         let lists = reg.lists();
         assert!(lists.data.is_empty());
@@ -477,7 +478,7 @@ mod tests {
         let mut reg = WatchRegistry::default();
         let (tx, mut rx) = oneshot::channel();
         reg.add_oneshot(OneshotKind::Exist, "/x".into(), tx);
-        let (stx, mut srx) = mpsc::unbounded_channel();
+        let (stx, mut srx) = mpsc::unbounded();
         reg.add_persistent(AddWatchMode::PersistentRecursive, "/x".into(), stx);
         reg.remove(WatcherType::Data, "/x", &Chroot::none());
         assert_eq!(

@@ -26,8 +26,8 @@ pub mod tls;
 mod util;
 
 pub use apache::{
-    ApacheClientAuth, ApacheConfig, ApacheEnsemble, ApacheError, ApacheServer, ApacheTls,
-    four_letter_word, four_letter_word_timeout,
+    ApacheClientAuth, ApacheConfig, ApacheEnsemble, ApacheError, ApacheSasl, ApacheServer,
+    ApacheTls, four_letter_word, four_letter_word_timeout,
 };
 pub use container::ZooKeeperContainer;
 pub use proxy::{Direction, FaultProxy};

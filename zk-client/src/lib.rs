@@ -77,6 +77,7 @@ pub mod error;
 pub mod hosts;
 mod ops;
 pub mod retry;
+mod sasl;
 mod session;
 #[cfg(feature = "tls")]
 mod tls;

@@ -134,6 +134,78 @@ impl ApacheTls {
     }
 }
 
+/// Apache's SASL authentication provider: a session that passed SASL authentication is
+/// `sasl:<user>` for ACLs.
+pub const SASL_AUTH_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+
+/// The JAAS login module holding `DIGEST-MD5` users (`user_<name>="<password>"`).
+pub const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
+
+/// SASL `DIGEST-MD5` users: a JAAS file with a `Server` section of
+/// [`DIGEST_LOGIN_MODULE`] beside `zoo.cfg`, named by `-Djava.security.auth.login.config`,
+/// and the `sasl` authentication provider (`-Dzookeeper.authProvider.sasl`, so ACLs like
+/// `sasl:bob:cdrwa` are accepted). Clients without SASL are still served (no
+/// `sessionRequireClientSASLAuth`).
+///
+/// ```no_run
+/// use zk_testkit::{ApacheConfig, ApacheSasl, ApacheServer};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let sasl = ApacheSasl::new().user("bob", "bobsecret");
+/// let server = ApacheServer::start_with(ApacheConfig::new().sasl(sasl)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ApacheSasl {
+    /// The users and their passwords.
+    pub users: Vec<(String, String)>,
+}
+
+impl ApacheSasl {
+    /// No users yet.
+    pub fn new() -> ApacheSasl {
+        ApacheSasl::default()
+    }
+
+    /// Adds a user (names and passwords must not contain `"` or white space).
+    pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.users.push((name.into(), password.into()));
+        self
+    }
+
+    fn jaas_path(dir: &std::path::Path) -> PathBuf {
+        dir.join("jaas.conf")
+    }
+
+    /// The JAAS configuration text.
+    pub fn jaas(&self) -> String {
+        let mut s = format!("Server {{\n    {DIGEST_LOGIN_MODULE} required");
+        for (name, password) in &self.users {
+            let _ = write!(s, "\n    user_{name}=\"{password}\"");
+        }
+        s.push_str(";\n};\n");
+        s
+    }
+
+    /// Writes the JAAS file into `dir` (the directory of the server's `zoo.cfg`).
+    pub(crate) fn write_files(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        std::fs::write(Self::jaas_path(dir), self.jaas())
+    }
+
+    fn java_properties(&self, dir: &std::path::Path) -> Vec<(String, String)> {
+        vec![
+            (
+                "java.security.auth.login.config".into(),
+                Self::jaas_path(dir).display().to_string(),
+            ),
+            (
+                "zookeeper.authProvider.sasl".into(),
+                SASL_AUTH_PROVIDER.into(),
+            ),
+        ]
+    }
+}
+
 /// Environment variable overriding the `java` executable.
 pub const JAVA_ENV: &str = "ZK_TESTKIT_JAVA";
 
@@ -200,6 +272,8 @@ pub struct ApacheConfig {
     pub classpath: String,
     /// TLS on a `secureClientPort` besides the plain client port. Default none.
     pub tls: Option<ApacheTls>,
+    /// SASL `DIGEST-MD5` users (JAAS). Default none.
+    pub sasl: Option<ApacheSasl>,
 }
 
 impl Default for ApacheConfig {
@@ -235,6 +309,7 @@ impl Default for ApacheConfig {
             classpath: std::env::var(CLASSPATH_ENV)
                 .unwrap_or_else(|_| DEFAULT_CLASSPATH.to_owned()),
             tls: None,
+            sasl: None,
         }
     }
 }
@@ -310,6 +385,12 @@ impl ApacheConfig {
     /// Serves TLS too (see [`ApacheTls`]).
     pub fn tls(mut self, tls: ApacheTls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Accepts SASL `DIGEST-MD5` logins (see [`ApacheSasl`]).
+    pub fn sasl(mut self, sasl: ApacheSasl) -> Self {
+        self.sasl = Some(sasl);
         self
     }
 
@@ -389,6 +470,10 @@ impl ApacheConfig {
         if let Some(tls) = &self.tls {
             let dir = cfg_path.parent().unwrap_or(std::path::Path::new("."));
             props.extend(tls.java_properties(dir));
+        }
+        if let Some(sasl) = &self.sasl {
+            let dir = cfg_path.parent().unwrap_or(std::path::Path::new("."));
+            props.extend(sasl.java_properties(dir));
         }
         props.extend(self.java_properties.iter().cloned());
         args.extend(

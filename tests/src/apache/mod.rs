@@ -36,8 +36,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use config::{
-    ApacheClientAuth, ApacheConfig, ApacheTls, CLASSPATH_ENV, DEFAULT_CLASSPATH, JAVA_ENV,
-    MAIN_CLASS, NETTY_CLASSPATH, NETTY_FACTORY, X509_AUTH_PROVIDER, super_digest_of,
+    ApacheClientAuth, ApacheConfig, ApacheSasl, ApacheTls, CLASSPATH_ENV, DEFAULT_CLASSPATH,
+    DIGEST_LOGIN_MODULE, JAVA_ENV, MAIN_CLASS, NETTY_CLASSPATH, NETTY_FACTORY, SASL_AUTH_PROVIDER,
+    X509_AUTH_PROVIDER, super_digest_of,
 };
 pub use process::process_alive;
 

@@ -115,7 +115,8 @@ impl Node {
         }
     }
 
-    /// Writes `zoo.cfg` (plus the TLS key and trust stores beside it when `config` has TLS).
+    /// Writes `zoo.cfg` (plus the TLS key and trust stores beside it when `config` has TLS,
+    /// and the JAAS file when it has SASL users).
     pub(crate) fn write_config(
         &self,
         text: &str,
@@ -124,6 +125,10 @@ impl Node {
         if let (Some(tls), Some(dir)) = (&config.tls, self.cfg_path.parent()) {
             tls.write_files(dir)
                 .map_err(|e| self.io_err("writing the TLS key and trust stores", e))?;
+        }
+        if let (Some(sasl), Some(dir)) = (&config.sasl, self.cfg_path.parent()) {
+            sasl.write_files(dir)
+                .map_err(|e| self.io_err("writing the JAAS file", e))?;
         }
         std::fs::write(&self.cfg_path, text).map_err(|e| self.io_err("writing zoo.cfg", e))
     }

@@ -11,7 +11,8 @@
 //! Every wait is bounded and event-driven: a state change, a watch event, or a condition
 //! polled with [`zk_testkit::wait_until`]; nothing sleeps to let things settle.
 //!
-//! `tls.rs` runs zk-client over TLS against Apache only (zk-server-lite has no TLS).
+//! `tls.rs` runs zk-client over TLS against Apache only (zk-server-lite has no TLS), and
+//! `sasl.rs` SASL `DIGEST-MD5` logins against Apache only (zk-server-lite has no SASL).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,6 +27,7 @@ mod container;
 mod failover;
 mod fake_server;
 mod ops;
+mod sasl;
 mod tls;
 mod watches;
 

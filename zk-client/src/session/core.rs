@@ -10,6 +10,7 @@
 //!                                    └─ else : must match the oldest Pending
 //!                                              → register its watch, hand the raw reply over
 //!  prime()          ──▶ auth packets, then setWatches batches, before anything else
+//!                       (SASL, when configured, ran before prime: sasl_frame/sasl_reply)
 //!  connection_lost()──▶ every Pending fails with ConnectionLoss
 //! ```
 
@@ -18,8 +19,8 @@ use tokio::sync::oneshot;
 use zk_proto::codec::ensure_consumed;
 use zk_proto::frame;
 use zk_proto::records::{
-    AuthPacket, ConnectRequest, ConnectResponse, PASSWORD_LEN, RemoveWatchesRequest, ReplyHeader,
-    RequestHeader, WatcherEvent, xid,
+    AuthPacket, ConnectRequest, ConnectResponse, GetSaslRequest, PASSWORD_LEN,
+    RemoveWatchesRequest, ReplyHeader, RequestHeader, SetSaslResponse, WatcherEvent, xid,
 };
 use zk_proto::{AddWatchMode, Chroot, Decode, ErrorCode, EventType, OpCode, Request, WatcherType};
 
@@ -64,6 +65,50 @@ pub(crate) fn parse_connect_response(
         timeout_ms: response.time_out,
         read_only: response.read_only.unwrap_or(false),
     }))
+}
+
+/// A `sasl` (102) request frame carrying `token`, with `xid`: an ordinary request (the Java
+/// client's `sendPacket` gives it the next xid), answered by the server before anything else.
+pub(crate) fn sasl_frame(xid: i32, token: Vec<u8>) -> Result<BytesMut, Error> {
+    let request = Request::Sasl(GetSaslRequest {
+        token: Some(Bytes::from(token)),
+    });
+    let mut frame = encode_request(&request, usize::MAX >> 1)?;
+    frame[XID_OFFSET..XID_OFFSET + 4].copy_from_slice(&xid.to_be_bytes());
+    Ok(frame)
+}
+
+/// What a frame received during the SASL exchange says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SaslReply {
+    /// A ping or notification reply: not the answer yet.
+    Other,
+    /// The server's next token (a null token is an empty one, as in Java).
+    Token(Bytes),
+    /// The server refused the login (`AUTHFAILED`, or `SESSIONCLOSEDREQUIRESASLAUTH`) and
+    /// closes the connection.
+    Refused(ErrorCode),
+}
+
+/// Decodes the reply to the `sasl` request sent with `xid`.
+pub(crate) fn sasl_reply(mut payload: Bytes, expected_xid: i32) -> Result<SaslReply, Error> {
+    let header = ReplyHeader::decode(&mut payload).map_err(Error::protocol)?;
+    if header.xid == xid::PING || header.xid == xid::NOTIFICATION {
+        return Ok(SaslReply::Other);
+    }
+    if header.xid != expected_xid {
+        return Err(Error::protocol(format!(
+            "reply xid {} during the SASL exchange, {expected_xid} expected",
+            header.xid
+        )));
+    }
+    if header.err != 0 {
+        return Ok(SaslReply::Refused(
+            ErrorCode::try_from(header.err).unwrap_or(ErrorCode::AuthFailed),
+        ));
+    }
+    let response = SetSaslResponse::decode_exact(payload).map_err(Error::protocol)?;
+    Ok(SaslReply::Token(response.token.unwrap_or_default()))
 }
 
 /// What a received frame meant for the connection.
@@ -184,6 +229,11 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Takes `n` xids for requests sent outside the core (the SASL exchange).
+    pub(crate) fn reserve_xids(&mut self, n: usize) -> Vec<i32> {
+        (0..n).map(|_| self.xids.next_xid()).collect()
     }
 
     fn push_frame(&mut self, frame: BytesMut, op: OpCode, waiter: Waiter) {
@@ -682,6 +732,62 @@ mod tests {
         input.extend_from_slice(&reply_frame(frames[1].0.xid, 43, 0, &Response::Empty));
         assert_eq!(core.receive(&mut input), Ok(FrameEvent::Nothing));
         assert!(!core.has_pending());
+    }
+
+    #[test]
+    fn sasl_frames_and_replies() {
+        let mut core = core();
+        let xids = core.reserve_xids(2);
+        assert_eq!(xids, [1, 2]);
+        let (a, _ra) = get_data("/a");
+        core.submit(a);
+        assert_eq!(
+            sent(&mut core),
+            [(3, 4)],
+            "user requests continue after them"
+        );
+
+        let mut frame = sasl_frame(7, Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+        let payload = frame::parse(&mut frame, 1 << 20)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_default();
+        let (header, request) =
+            zk_proto::decode_request_frame(payload).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((header.xid, header.op), (7, 102));
+        assert_eq!(
+            request,
+            Request::Sasl(GetSaslRequest {
+                token: Some(Bytes::new())
+            })
+        );
+
+        let payload = |xid: i32, err: i32, token: Option<&'static [u8]>| {
+            let body = Response::Sasl(SetSaslResponse {
+                token: token.map(Bytes::from_static),
+            });
+            let mut buf = reply_frame(xid, 0, err, &body);
+            frame::parse(&mut buf, 1 << 20)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            sasl_reply(payload(7, 0, Some(b"nonce")), 7),
+            Ok(SaslReply::Token(Bytes::from_static(b"nonce")))
+        );
+        assert_eq!(
+            sasl_reply(payload(7, 0, None), 7),
+            Ok(SaslReply::Token(Bytes::new()))
+        );
+        assert_eq!(
+            sasl_reply(payload(7, -115, None), 7),
+            Ok(SaslReply::Refused(ErrorCode::AuthFailed))
+        );
+        assert_eq!(
+            sasl_reply(payload(xid::PING, 0, None), 7),
+            Ok(SaslReply::Other)
+        );
+        assert!(sasl_reply(payload(8, 0, None), 7).is_err());
+        assert!(sasl_reply(Bytes::from_static(&[0, 0]), 7).is_err());
     }
 
     #[test]

@@ -1,17 +1,21 @@
 //! The session task: the only long-lived task of a client.
 //!
 //! ```text
-//!            ┌────────────── connect loop ───────────────┐
-//!  start ──▶ │ next host (resolved, shuffled; back-off    │── handshake ok ──▶ serve loop
-//!            │ between full rounds) → TCP → ConnectRequest│                     │
-//!            └───────────────▲────────────────────────────┘                     │
-//!                            └──────── connection lost (Suspended) ◀────────────┘
+//!            ┌────────────── connect loop ───────────────┐   handshake ok
+//!  start ──▶ │ next host (resolved, shuffled; back-off    │──▶ SASL (if configured) ──▶ serve loop
+//!            │ between full rounds) → TCP → ConnectRequest│      │ lost: next host     │
+//!            └───────────────▲────────────────────────────┘◀─────┘                     │
+//!                            └──────── connection lost (Suspended) ◀───────────────────┘
 //!  terminal: server says expired, local expiry, auth failed, close(), last handle dropped
 //! ```
 //!
 //! While disconnected, commands wait in a queue (each bounded by the request timeout) and are
-//! sent after the next handshake, behind the auth packets and the `setWatches` batches. The
-//! serve loop is one `tokio::select!` over the socket, the command channel, a ping timer
+//! sent after the next handshake, behind the auth packets and the `setWatches` batches. With
+//! SASL configured, the exchange runs first on every connection (nothing else is written
+//! before it completes; commands keep queueing meanwhile); a refused login ends the session
+//! in `AuthFailed`.
+//!
+//! The serve loop is one `tokio::select!` over the socket, the command channel, a ping timer
 //! (a third of the negotiated timeout, at most 10 s) and a read timeout (two thirds), and
 //! delegates all protocol work to the sans-io [`core::Core`].
 
@@ -34,16 +38,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 use tracing::Instrument;
-use zk_proto::AddWatchMode;
 use zk_proto::records::AuthPacket;
+use zk_proto::{AddWatchMode, frame};
 
 use self::coalesce::Coalescer;
-use self::core::{Core, Fatal, FrameEvent, Negotiated, Outgoing, parse_connect_response};
+use self::core::{
+    Core, Fatal, FrameEvent, Negotiated, Outgoing, SaslReply, parse_connect_response, sasl_frame,
+    sasl_reply,
+};
 pub use self::state::{LostReason, SessionState};
 use self::state::{Transition, next_state};
 use crate::builder::Config;
 use crate::error::Error;
 use crate::hosts::HostList;
+use crate::sasl::{DigestMd5, MECHANISM, SaslError, random_cnonce};
 use crate::transport::{Connector, Endpoint, Stream, tls_failure};
 
 /// The most time between two pings (the Java client's `MAX_SEND_PING_INTERVAL`).
@@ -57,6 +65,9 @@ const STABLE_CONNECTION: Duration = Duration::from_secs(1);
 /// Free space kept in the read buffer before each read: without it, `read_buf` on a full
 /// `BytesMut` would only add 64 bytes at a time.
 const READ_RESERVE: usize = 64 * 1024;
+
+/// The most `sasl` round trips one login may take (`DIGEST-MD5` needs two).
+const SASL_MAX_ROUNDS: usize = 4;
 
 /// How many queued commands the serve loop takes in one go.
 const COMMAND_BATCH: usize = 256;
@@ -170,6 +181,82 @@ enum End {
     AuthFailed,
     /// No session could be established (fail-fast).
     ConnectFailed(Error),
+}
+
+/// Why the SASL exchange on a connection did not succeed.
+#[derive(Debug)]
+enum SaslFailure {
+    /// The server refused the login, or the mechanism refused the server: terminal.
+    Rejected(String),
+    /// The connection broke (or the server broke the protocol): try the next server.
+    Lost(Error),
+}
+
+impl From<SaslError> for SaslFailure {
+    fn from(e: SaslError) -> Self {
+        SaslFailure::Rejected(e.0)
+    }
+}
+
+/// The SASL `DIGEST-MD5` exchange on a fresh connection, one `sasl` request at a time with
+/// the reserved `xids`; hands the connection back once the server proved itself.
+async fn sasl_exchange(
+    mut stream: Stream,
+    mut inbuf: BytesMut,
+    mut mechanism: DigestMd5,
+    xids: Vec<i32>,
+    max_frame_in: usize,
+) -> Result<(Stream, BytesMut), SaslFailure> {
+    let lost = |e: std::io::Error| {
+        tracing::debug!(error = %e, "connection failed during the SASL exchange");
+        SaslFailure::Lost(Error::ConnectionLoss {
+            outcome_unknown: false,
+        })
+    };
+    let mut token = Some(mechanism.initial_token());
+    for xid in xids {
+        let Some(out) = token.take() else { break };
+        let frame = sasl_frame(xid, out).map_err(SaslFailure::Lost)?;
+        stream.write_all(&frame).await.map_err(lost)?;
+        let server_token = loop {
+            let Some(payload) = frame::parse(&mut inbuf, max_frame_in)
+                .map_err(|e| SaslFailure::Lost(Error::protocol(e)))?
+            else {
+                inbuf.reserve(READ_RESERVE);
+                if stream.read_buf(&mut inbuf).await.map_err(lost)? == 0 {
+                    return Err(SaslFailure::Lost(Error::ConnectionLoss {
+                        outcome_unknown: false,
+                    }));
+                }
+                continue;
+            };
+            match sasl_reply(payload, xid).map_err(SaslFailure::Lost)? {
+                SaslReply::Other => {}
+                SaslReply::Token(token) => break token,
+                SaslReply::Refused(code) => {
+                    return Err(SaslFailure::Rejected(format!(
+                        "the server refused the login ({code:?})"
+                    )));
+                }
+            }
+        };
+        token = mechanism.evaluate(&server_token)?;
+        if mechanism.is_complete() {
+            return Ok((stream, inbuf));
+        }
+    }
+    Err(SaslFailure::Rejected(format!(
+        "the exchange did not complete in {SASL_MAX_ROUNDS} rounds"
+    )))
+}
+
+/// Why a connection did not get past the SASL exchange.
+#[derive(Debug)]
+enum AuthStop {
+    /// The session ends (refused login, or closed meanwhile).
+    End(End),
+    /// The connection broke: try the next server.
+    Lost(Error),
 }
 
 /// How one connection ended.
@@ -420,6 +507,15 @@ impl Task {
             let read_only = negotiated.read_only;
             let timeout = ms(negotiated.timeout_ms);
             self.session = Some(negotiated);
+            let (stream, inbuf) = match self.authenticate(stream, inbuf, &addr, timeout).await {
+                Ok(connection) => connection,
+                Err(AuthStop::End(end)) => return end,
+                Err(AuthStop::Lost(error)) => {
+                    tracing::debug!(%addr, %error, "connection lost during the SASL exchange");
+                    self.remember_error(error);
+                    continue;
+                }
+            };
             connected_this_round = true;
             let connected_at = Instant::now();
             self.transition(Transition::Connected { read_only });
@@ -453,6 +549,46 @@ impl Task {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Runs the SASL exchange on a new connection when configured, before anything else is
+    /// written to it; commands arriving meanwhile are queued as while disconnected. Bounded
+    /// by the read timeout (two thirds of the session timeout).
+    async fn authenticate(
+        &mut self,
+        stream: Stream,
+        inbuf: BytesMut,
+        addr: &Endpoint,
+        timeout: Duration,
+    ) -> Result<(Stream, BytesMut), AuthStop> {
+        let Some(credentials) = self.config.sasl.clone() else {
+            return Ok((stream, inbuf));
+        };
+        let user = credentials.username.clone();
+        let mechanism = DigestMd5::new(credentials, random_cnonce());
+        let xids = self.core.reserve_xids(SASL_MAX_ROUNDS);
+        let exchange = sasl_exchange(stream, inbuf, mechanism, xids, self.config.max_frame_in);
+        let limit = timeout * 2 / 3;
+        // The server just accepted the session: its timeout counts from now.
+        match self
+            .idle(tokio::time::timeout(limit, exchange), Instant::now())
+            .await
+        {
+            Err(end) => Err(AuthStop::End(end)),
+            Ok(Ok(Ok(connection))) => {
+                tracing::info!(%addr, mechanism = MECHANISM, user, "SASL authentication succeeded");
+                Ok(connection)
+            }
+            Ok(Ok(Err(SaslFailure::Rejected(reason)))) => {
+                tracing::warn!(%addr, mechanism = MECHANISM, user, reason, "SASL authentication failed");
+                Err(AuthStop::End(End::AuthFailed))
+            }
+            Ok(Ok(Err(SaslFailure::Lost(error)))) => Err(AuthStop::Lost(error)),
+            Ok(Err(_)) => {
+                tracing::debug!(%addr, ?limit, "SASL exchange timed out");
+                Err(AuthStop::Lost(Error::Timeout))
             }
         }
     }

@@ -61,6 +61,7 @@ fn config_with(
             .with_max_delay(Duration::from_millis(100))
             .without_max_times(),
         auths: Vec::new(),
+        sasl: None,
         connector,
     })
 }
@@ -596,4 +597,123 @@ async fn a_tls_failure_is_a_failed_attempt_and_fail_fast_names_it() {
     let tried = attempts.lock().unwrap().clone();
     assert!(tried.len() >= 6, "several rounds: {tried:?}");
     assert!(tried.iter().filter(|e| e.host == "127.0.0.2").count() >= 2);
+}
+
+const SASL_CHALLENGE: &[u8] =
+    b"realm=\"zk-sasl-md5\",nonce=\"n0nce\",charset=utf-8,algorithm=md5-sess";
+
+/// Plays the server's side of a DIGEST-MD5 login for `password` on `conn`: the client's
+/// first frames must be the `sasl` exchange. Returns whether the client's digest matched
+/// (a match is answered with rspauth, a mismatch with AUTHFAILED).
+async fn serve_sasl(conn: &mut DuplexStream, password: &str) -> bool {
+    let (first, request) = read_request(conn).await;
+    assert!(first > 0, "an ordinary xid, as in Java");
+    assert_eq!(
+        request,
+        Request::Sasl(zk_proto::records::GetSaslRequest {
+            token: Some(Bytes::new())
+        }),
+        "an empty initial token before anything else"
+    );
+    let challenge = Response::Sasl(zk_proto::records::SetSaslResponse {
+        token: Some(Bytes::from_static(SASL_CHALLENGE)),
+    });
+    reply(conn, first, 0, 0, &challenge).await;
+    let (second, request) = read_request(conn).await;
+    assert_eq!(second, first + 1);
+    let Request::Sasl(zk_proto::records::GetSaslRequest { token: Some(token) }) = request else {
+        panic!("expected the digest-response, got {request:?}");
+    };
+    match crate::sasl::server_verify(&token, password) {
+        Some(rspauth) => {
+            let done = Response::Sasl(zk_proto::records::SetSaslResponse {
+                token: Some(Bytes::from(rspauth)),
+            });
+            reply(conn, second, 0, 0, &done).await;
+            true
+        }
+        None => {
+            reply(conn, second, 0, -115, &Response::Empty).await;
+            false
+        }
+    }
+}
+
+fn sasl_config(connector: Connector, password: &str) -> Arc<Config> {
+    let mut config = Arc::unwrap_or_clone(config(connector, Duration::from_secs(30)));
+    config.auths = vec![("digest".into(), Bytes::from_static(b"u:p"))];
+    config.sasl = Some(crate::sasl::DigestCredentials::new(
+        "bob".into(),
+        password.into(),
+    ));
+    Arc::new(config)
+}
+
+#[tokio::test(start_paused = true)]
+async fn sasl_runs_first_on_every_connection_and_holds_other_requests() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(Client::start(
+        sasl_config(connector, "bobsecret"),
+        Duration::from_secs(30),
+    ));
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    assert!(serve_sasl(&mut conn, "bobsecret").await);
+    // Then the builder's auth packet.
+    let (auth, _) = read_request(&mut conn).await;
+    assert_eq!(auth, xid::AUTH);
+    reply(&mut conn, xid::AUTH, 0, 0, &Response::Empty).await;
+    let client = client_task.await.unwrap().unwrap();
+    let mut changes = client.state_changes();
+
+    drop(conn);
+    assert_eq!(changes.next().await, Some(SessionState::Suspended));
+    let queued = client.exists("/q");
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    // The queued request is not written before the login completed.
+    assert!(serve_sasl(&mut conn, "bobsecret").await);
+    let (auth, _) = read_request(&mut conn).await;
+    assert_eq!(auth, xid::AUTH);
+    let (q_xid, q) = read_request(&mut conn).await;
+    assert!(matches!(q, Request::Exists(_)));
+    reply(&mut conn, xid::AUTH, 0, 0, &Response::Empty).await;
+    reply(&mut conn, q_xid, 9, -101, &Response::Empty).await;
+    assert_eq!(queued.await, Ok(None));
+    assert_eq!(changes.next().await, Some(SessionState::Reconnected));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_sasl_login_fails_connect_with_auth_failed() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(Client::start(
+        sasl_config(connector, "wrong"),
+        Duration::from_secs(30),
+    ));
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    assert!(!serve_sasl(&mut conn, "bobsecret").await);
+    let result = client_task.await.unwrap();
+    assert!(matches!(result, Err(Error::AuthFailed)), "{result:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_without_the_password_is_refused_by_its_rspauth() {
+    let (connector, mut h) = harness();
+    let client_task = tokio::spawn(Client::start(
+        sasl_config(connector, "bobsecret"),
+        Duration::from_secs(30),
+    ));
+    let (mut conn, _) = accept(&mut h, 0x42, 30_000).await;
+    let (first, _) = read_request(&mut conn).await;
+    let challenge = Response::Sasl(zk_proto::records::SetSaslResponse {
+        token: Some(Bytes::from_static(SASL_CHALLENGE)),
+    });
+    reply(&mut conn, first, 0, 0, &challenge).await;
+    let (second, _) = read_request(&mut conn).await;
+    let forged = Response::Sasl(zk_proto::records::SetSaslResponse {
+        token: Some(Bytes::from_static(
+            b"rspauth=0123456789abcdef0123456789abcdef",
+        )),
+    });
+    reply(&mut conn, second, 0, 0, &forged).await;
+    let result = client_task.await.unwrap();
+    assert!(matches!(result, Err(Error::AuthFailed)), "{result:?}");
 }

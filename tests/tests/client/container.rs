@@ -52,8 +52,15 @@ async fn a_paused_server_suspends_the_session_and_unpausing_resumes_it() {
     };
     // The pause must end before the server would expire the session: the server's clock
     // runs on while it is frozen. The client suspends after 2/3 of the timeout without a
-    // reply, so 10 s leaves about 3 s for unpausing.
-    let client = connect_with(&zk.connect_string(), Duration::from_secs(10)).await;
+    // reply, so 15 s leaves about 5 s for unpausing and reconnecting (no random reconnect
+    // delay here, to keep that margin for a slow machine).
+    let client = zk_client::Client::builder(zk.connect_string())
+        .session_timeout(Duration::from_secs(15))
+        .reconnect_delay(Duration::ZERO)
+        .connect_timeout(zk_testkit::harness::WAIT)
+        .connect()
+        .await
+        .unwrap();
     let session = client.session_id();
     client.create("/p", b"before", &persistent()).await.unwrap();
     let (_, _, watcher) = client.get_data_watch("/p").await.unwrap();

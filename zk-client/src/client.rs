@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::session::core::{Outgoing, encode_request};
 use crate::session::pending::{RawReply, WatchReg};
 use crate::session::{self, Command, SessionState};
+use crate::transport::Endpoint;
 use crate::watcher::StateChanges;
 
 /// A handle on a ZooKeeper session. Clones share the session; the session ends when
@@ -57,6 +58,7 @@ struct Inner {
     config: Arc<Config>,
     session_id: i64,
     session_timeout: Duration,
+    server: watch::Receiver<Option<Endpoint>>,
 }
 
 impl fmt::Debug for Client {
@@ -130,11 +132,27 @@ impl Client {
                 commands: handles.commands,
                 state: handles.state,
                 changes: handles.changes,
+                server: handles.server,
                 config,
                 session_id: established.session_id,
                 session_timeout: established.timeout,
             }),
         })
+    }
+
+    /// The server this client is connected to right now, as dialled (address and the host
+    /// name from the connect string); `None` while disconnected or after the session ended.
+    /// Useful in logs and to tell which member of an ensemble serves the session.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) {
+    /// if let Some(server) = client.connected_server() {
+    ///     println!("served by {server}");
+    /// }
+    /// # }
+    /// ```
+    pub fn connected_server(&self) -> Option<Endpoint> {
+        self.inner.server.borrow().clone()
     }
 
     /// The session id (as the server shows it, e.g. in `cons`).

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, CreateOptions, Error, EventType, SessionState, TlsConfig};
 use zk_testkit::tls::{Identity, TestCa};
-use zk_testkit::{ApacheClientAuth, ApacheConfig, ApacheServer, ApacheTls, init_tracing};
+use zk_testkit::{
+    ApacheClientAuth, ApacheConfig, ApacheEnsemble, ApacheServer, ApacheTls, init_tracing,
+};
 
 use crate::{WAIT, wait_state, within};
 
@@ -276,4 +278,44 @@ async fn tls_session_survives_a_server_restart() {
     );
     client.close().await;
     other.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_ensemble_fails_over_to_another_member_with_the_same_session() {
+    init_tracing();
+    let (ca, server_id) = pki(&["localhost", "127.0.0.1"]);
+    let config = ApacheConfig::new().tls(ApacheTls::new(ca.cert_pem(), &server_id));
+    let mut ensemble = match ApacheEnsemble::start_with(3, config).await {
+        Ok(ensemble) => ensemble,
+        Err(e) => panic!("cannot start a TLS ensemble: {e}"),
+    };
+    let connect_string = ensemble.secure_connect_string("127.0.0.1");
+    let client = connect(&connect_string, trusting(&ca)).await;
+    let session = client.session_id();
+    client
+        .create("/eph", b"", &CreateOptions::new(CreateMode::Ephemeral))
+        .await
+        .unwrap();
+    let mut changes = client.state_changes();
+
+    // Kill the member serving the session: the client moves to another over TLS.
+    let serving = client.connected_server().unwrap();
+    let secure = ensemble.secure_addrs();
+    let victim = secure.iter().position(|a| *a == serving.addr).unwrap();
+    within("killing the serving member", ensemble.kill(victim))
+        .await
+        .unwrap();
+    wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
+    wait_state(&mut changes, "Reconnected", |s| {
+        s == SessionState::Reconnected
+    })
+    .await;
+    assert_eq!(client.session_id(), session);
+    let now = client.connected_server().unwrap();
+    assert_ne!(now.addr, serving.addr);
+    assert!(secure.contains(&now.addr));
+    let stat = client.exists("/eph").await.unwrap().unwrap();
+    assert_eq!(stat.ephemeral_owner, session);
+    client.close().await;
+    assert_eq!(client.connected_server(), None);
 }

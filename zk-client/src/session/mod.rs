@@ -137,6 +137,7 @@ pub(crate) struct Handles {
     pub(crate) state: watch::Receiver<SessionState>,
     pub(crate) changes: broadcast::Sender<SessionState>,
     pub(crate) established: oneshot::Receiver<Result<Established, Error>>,
+    pub(crate) server: watch::Receiver<Option<Endpoint>>,
 }
 
 /// Starts the session task.
@@ -145,6 +146,7 @@ pub(crate) fn spawn(config: Arc<Config>) -> Handles {
     let (state_tx, state) = watch::channel(SessionState::Suspended);
     let (changes, _) = broadcast::channel(64);
     let (established_tx, established) = oneshot::channel();
+    let (server_tx, server) = watch::channel(None);
     let mut core = Core::new(config.chroot.clone(), config.max_frame_in);
     for (scheme, auth) in &config.auths {
         core.remember_auth(AuthPacket::new(scheme.clone(), auth.clone()));
@@ -157,6 +159,7 @@ pub(crate) fn spawn(config: Arc<Config>) -> Handles {
         waiting: VecDeque::new(),
         state: None,
         state_tx,
+        server_tx,
         changes_tx: changes.clone(),
         session: None,
         established: Some(established_tx),
@@ -170,6 +173,7 @@ pub(crate) fn spawn(config: Arc<Config>) -> Handles {
         state,
         changes,
         established,
+        server,
     }
 }
 
@@ -275,6 +279,8 @@ struct Task {
     waiting: VecDeque<(Instant, Command)>,
     state: Option<SessionState>,
     state_tx: watch::Sender<SessionState>,
+    /// The server of the current connection (`None` while disconnected).
+    server_tx: watch::Sender<Option<Endpoint>>,
     changes_tx: broadcast::Sender<SessionState>,
     session: Option<Negotiated>,
     established: Option<oneshot::Sender<Result<Established, Error>>>,
@@ -518,6 +524,7 @@ impl Task {
             };
             connected_this_round = true;
             let connected_at = Instant::now();
+            self.server_tx.send_replace(Some(addr.clone()));
             self.transition(Transition::Connected { read_only });
             if let (Some(established), Some(session)) = (self.established.take(), &self.session) {
                 let _ = established.send(Ok(Established {
@@ -526,8 +533,12 @@ impl Task {
                 }));
             }
             match self.serve(stream, inbuf, timeout, &addr, read_only).await {
-                ServeEnd::End(end) => return end,
+                ServeEnd::End(end) => {
+                    self.server_tx.send_replace(None);
+                    return end;
+                }
                 ServeEnd::Lost(reason) => {
+                    self.server_tx.send_replace(None);
                     tracing::info!(%addr, reason, "connection lost");
                     if self.core.connection_lost() {
                         return End::Closed;

@@ -131,7 +131,9 @@ impl ClientBuilder {
     }
 
     /// How long one server may take to accept the TCP connection and answer the handshake
-    /// (default: the session timeout divided by the number of hosts, at least 500 ms).
+    /// (default: the session timeout divided by the number of hosts, at most a third of it
+    /// and at least 500 ms; the Java client allows the whole session timeout with one host,
+    /// so one hung attempt can cost the session).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
         self

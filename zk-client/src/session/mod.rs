@@ -341,7 +341,7 @@ async fn handshake(
     match tokio::time::timeout(limit, attempt).await {
         Ok(result) => result,
         Err(_) => {
-            tracing::debug!(addr = %target, ?limit, "handshake timed out");
+            tracing::info!(addr = %target, ?limit, "no handshake answer in time");
             Err(Error::Timeout)
         }
     }
@@ -417,7 +417,10 @@ impl Task {
             .as_ref()
             .map_or(self.config.session_timeout, |s| ms(s.timeout_ms));
         let hosts = u32::try_from(self.hosts.len().max(1)).unwrap_or(u32::MAX);
-        (timeout / hosts).max(MIN_ATTEMPT_TIMEOUT)
+        // Never more than a third of the session timeout, even with one or two hosts: one
+        // attempt that hangs (a connection accepted but never answered, e.g. by a server
+        // that is restarting) must leave time for more attempts before the session expires.
+        (timeout / hosts).min(timeout / 3).max(MIN_ATTEMPT_TIMEOUT)
     }
 
     async fn main_loop(&mut self) -> End {

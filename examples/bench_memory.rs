@@ -50,95 +50,135 @@ fn report(client: &str, workload: &str, count: usize, before_kib: u64) -> u64 {
     now
 }
 
-async fn ours(addr: String) -> Result<(), Error> {
-    const NAME: &str = "zk-rs";
-    use zk_client::{AddWatchMode, Client, CreateMode, CreateOptions};
-    let client = Client::connect(&addr).await?;
-    let root = format!("/bench-mem-{}", std::process::id());
-    let persistent = CreateOptions::new(CreateMode::Persistent);
-    client.create(&root, b"", &persistent).await?;
-    let paths: Vec<String> = (0..NODES).map(|i| format!("{root}/n{i}")).collect();
-    stream::iter(paths.iter().map(|p| client.create(p, b"x", &persistent)))
-        .buffer_unordered(IN_FLIGHT)
-        .try_collect::<Vec<_>>()
-        .await?;
+type BoxFut<T> = std::pin::Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>;
 
-    let base = rss_kib();
-    let sessions = stream::iter((0..SESSIONS).map(|_| Client::connect(&addr)))
-        .buffer_unordered(50)
-        .try_collect::<Vec<_>>()
-        .await?;
-    let after_sessions = report(NAME, "sessions_idle", SESSIONS, base);
-
-    let oneshot = stream::iter(paths.iter().map(|p| client.get_data_watch(p)))
-        .buffer_unordered(IN_FLIGHT)
-        .try_collect::<Vec<_>>()
-        .await?;
-    let after_oneshot = report(NAME, "oneshot_data_watches", NODES, after_sessions);
-
-    let streams = stream::iter(
-        paths
-            .iter()
-            .map(|p| client.add_watch(p, AddWatchMode::Persistent)),
-    )
-    .buffer_unordered(IN_FLIGHT)
-    .try_collect::<Vec<_>>()
-    .await?;
-    report(NAME, "persistent_watches", NODES, after_oneshot);
-
-    drop((oneshot, streams, sessions));
-    stream::iter(paths.iter().map(|p| client.delete(p, None)))
-        .buffer_unordered(IN_FLIGHT)
-        .try_collect::<Vec<_>>()
-        .await?;
-    client.delete(&root, None).await?;
-    client.close().await;
-    Ok(())
+/// What the measurement needs from a client; each call issues its request when called, so
+/// many of these futures in flight pipeline on one connection. Watchers come back as the
+/// client's own types, to be held alive.
+trait MemClient: Sized + Send + Sync + 'static {
+    const NAME: &'static str;
+    /// What a one-shot data watch returns.
+    type Watch: Send;
+    /// A persistent watcher.
+    type Stream: Send;
+    fn connect(addr: &str) -> BoxFut<Self>;
+    fn create(&self, path: &str) -> BoxFut<()>;
+    fn data_watch(&self, path: &str) -> BoxFut<Self::Watch>;
+    fn persistent_watch(&self, path: &str) -> BoxFut<Self::Stream>;
+    fn delete(&self, path: &str) -> BoxFut<()>;
+    fn close(self) -> BoxFut<()>;
 }
 
-async fn theirs(addr: String) -> Result<(), Error> {
-    const NAME: &str = "zookeeper-client-0.11";
-    use zookeeper_client::{Acls, AddWatchMode, Client, CreateMode};
-    let client = Client::connect(&addr).await?;
-    let root = format!("/bench-mem-{}", std::process::id());
-    let persistent = CreateMode::Persistent.with_acls(Acls::anyone_all());
-    client.create(&root, b"", &persistent).await?;
-    let paths: Vec<String> = (0..NODES).map(|i| format!("{root}/n{i}")).collect();
-    stream::iter(paths.iter().map(|p| client.create(p, b"x", &persistent)))
+struct Ours(zk_client::Client);
+
+impl MemClient for Ours {
+    const NAME: &'static str = "zk-rs";
+    type Watch = (bytes::Bytes, zk_client::Stat, zk_client::OneshotWatcher);
+    type Stream = zk_client::PersistentWatcher;
+    fn connect(addr: &str) -> BoxFut<Self> {
+        let addr = addr.to_owned();
+        Box::pin(async move { Ok(Ours(zk_client::Client::connect(&addr).await?)) })
+    }
+    fn create(&self, path: &str) -> BoxFut<()> {
+        let opts = zk_client::CreateOptions::new(zk_client::CreateMode::Persistent);
+        let f = self.0.create(path, b"x", &opts);
+        Box::pin(async move { f.await.map(drop).map_err(Into::into) })
+    }
+    fn data_watch(&self, path: &str) -> BoxFut<Self::Watch> {
+        let f = self.0.get_data_watch(path);
+        Box::pin(async move { Ok(f.await?) })
+    }
+    fn persistent_watch(&self, path: &str) -> BoxFut<Self::Stream> {
+        let f = self.0.add_watch(path, zk_client::AddWatchMode::Persistent);
+        Box::pin(async move { Ok(f.await?) })
+    }
+    fn delete(&self, path: &str) -> BoxFut<()> {
+        let f = self.0.delete(path, None);
+        Box::pin(async move { f.await.map_err(Into::into) })
+    }
+    fn close(self) -> BoxFut<()> {
+        Box::pin(async move {
+            self.0.close().await;
+            Ok(())
+        })
+    }
+}
+
+/// kezhuw's `zookeeper-client`. Its futures borrow the client, so each call works on a clone.
+struct Theirs(zookeeper_client::Client);
+
+impl MemClient for Theirs {
+    const NAME: &'static str = "zookeeper-client-0.11";
+    type Watch = (
+        Vec<u8>,
+        zookeeper_client::Stat,
+        zookeeper_client::OneshotWatcher,
+    );
+    type Stream = zookeeper_client::PersistentWatcher;
+    fn connect(addr: &str) -> BoxFut<Self> {
+        let addr = addr.to_owned();
+        Box::pin(async move { Ok(Theirs(zookeeper_client::Client::connect(&addr).await?)) })
+    }
+    fn create(&self, path: &str) -> BoxFut<()> {
+        let (client, path) = (self.0.clone(), path.to_owned());
+        Box::pin(async move {
+            let mode = zookeeper_client::CreateMode::Persistent;
+            let opts = mode.with_acls(zookeeper_client::Acls::anyone_all());
+            client.create(&path, b"x", &opts).await?;
+            Ok(())
+        })
+    }
+    fn data_watch(&self, path: &str) -> BoxFut<Self::Watch> {
+        let (client, path) = (self.0.clone(), path.to_owned());
+        Box::pin(async move { Ok(client.get_and_watch_data(&path).await?) })
+    }
+    fn persistent_watch(&self, path: &str) -> BoxFut<Self::Stream> {
+        let (client, path) = (self.0.clone(), path.to_owned());
+        let mode = zookeeper_client::AddWatchMode::Persistent;
+        Box::pin(async move { Ok(client.watch(&path, mode).await?) })
+    }
+    fn delete(&self, path: &str) -> BoxFut<()> {
+        let f = self.0.delete(path, None);
+        Box::pin(async move { f.await.map_err(Into::into) })
+    }
+    fn close(self) -> BoxFut<()> {
+        Box::pin(async move {
+            drop(self.0);
+            Ok(())
+        })
+    }
+}
+
+/// Awaits every future, at most [`IN_FLIGHT`] at a time, keeping the outputs.
+async fn all<T>(futures: impl Iterator<Item = BoxFut<T>>) -> Result<Vec<T>, Error> {
+    stream::iter(futures)
         .buffer_unordered(IN_FLIGHT)
-        .try_collect::<Vec<_>>()
-        .await?;
+        .try_collect()
+        .await
+}
+
+async fn measure<C: MemClient>(addr: String) -> Result<(), Error> {
+    let client = C::connect(&addr).await?;
+    let root = format!("/bench-mem-{}", std::process::id());
+    client.create(&root).await?;
+    let paths: Vec<String> = (0..NODES).map(|i| format!("{root}/n{i}")).collect();
+    all(paths.iter().map(|p| client.create(p))).await?;
 
     let base = rss_kib();
-    let sessions = stream::iter((0..SESSIONS).map(|_| Client::connect(&addr)))
+    let sessions = stream::iter((0..SESSIONS).map(|_| C::connect(&addr)))
         .buffer_unordered(50)
         .try_collect::<Vec<_>>()
         .await?;
-    let after_sessions = report(NAME, "sessions_idle", SESSIONS, base);
-
-    let oneshot = stream::iter(paths.iter().map(|p| client.get_and_watch_data(p)))
-        .buffer_unordered(IN_FLIGHT)
-        .try_collect::<Vec<_>>()
-        .await?;
-    let after_oneshot = report(NAME, "oneshot_data_watches", NODES, after_sessions);
-
-    let streams = stream::iter(
-        paths
-            .iter()
-            .map(|p| client.watch(p, AddWatchMode::Persistent)),
-    )
-    .buffer_unordered(IN_FLIGHT)
-    .try_collect::<Vec<_>>()
-    .await?;
-    report(NAME, "persistent_watches", NODES, after_oneshot);
+    let after_sessions = report(C::NAME, "sessions_idle", SESSIONS, base);
+    let oneshot = all(paths.iter().map(|p| client.data_watch(p))).await?;
+    let after_oneshot = report(C::NAME, "oneshot_data_watches", NODES, after_sessions);
+    let streams = all(paths.iter().map(|p| client.persistent_watch(p))).await?;
+    report(C::NAME, "persistent_watches", NODES, after_oneshot);
 
     drop((oneshot, streams, sessions));
-    stream::iter(paths.iter().map(|p| client.delete(p, None)))
-        .buffer_unordered(IN_FLIGHT)
-        .try_collect::<Vec<_>>()
-        .await?;
-    client.delete(&root, None).await?;
-    Ok(())
+    all(paths.iter().map(|p| client.delete(p))).await?;
+    client.delete(&root).await?;
+    client.close().await
 }
 
 fn main() -> Result<(), Error> {
@@ -150,8 +190,8 @@ fn main() -> Result<(), Error> {
         if flag == "--child" {
             return runtime.block_on(async {
                 match name.as_str() {
-                    "zk-rs" => ours(addr.clone()).await,
-                    _ => theirs(addr.clone()).await,
+                    "zk-rs" => measure::<Ours>(addr.clone()).await,
+                    _ => measure::<Theirs>(addr.clone()).await,
                 }
             });
         }

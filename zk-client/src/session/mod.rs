@@ -535,13 +535,11 @@ impl Task {
                     timeout,
                 }));
             }
-            match self.serve(stream, inbuf, timeout, &addr, read_only).await {
-                ServeEnd::End(end) => {
-                    self.server_tx.send_replace(None);
-                    return end;
-                }
+            let served = self.serve(stream, inbuf, timeout, &addr, read_only).await;
+            self.server_tx.send_replace(None);
+            match served {
+                ServeEnd::End(end) => return end,
                 ServeEnd::Lost(reason) => {
-                    self.server_tx.send_replace(None);
                     tracing::info!(%addr, reason, "connection lost");
                     if self.core.connection_lost() {
                         return End::Closed;

@@ -70,6 +70,7 @@ pub mod sessions;
 pub mod storage;
 pub mod txn;
 pub mod watches;
+pub mod zab;
 
 pub use zk_proto as proto;
 

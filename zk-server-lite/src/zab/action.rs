@@ -55,7 +55,7 @@ pub enum Action {
     },
     /// Durably store acceptedEpoch (temp file, fsync, rename, directory fsync).
     SaveAcceptedEpoch(Epoch),
-    /// Durably store currentEpoch.
+    /// Durably store currentEpoch, then remove the updating-epoch mark if present.
     SaveCurrentEpoch(Epoch),
     /// Append a txn to the log (durable later: [`Event::Logged`](super::Event::Logged)).
     Append(Proposal),
@@ -70,10 +70,17 @@ pub enum Action {
         /// The snapshot.
         snapshot: Bytes,
     },
-    /// Apply a txn to the state: a committed one, or, when the member leaves a role, one it
-    /// logged but saw no commit for (Apache's fast-forward: the state always equals the log
-    /// when not serving).
+    /// Apply a committed txn to the state (and answer the clients waiting for it).
     Apply(Proposal),
+    /// Apply a txn this member logged but saw no commit for, as it leaves a role (Apache's
+    /// fast-forward: when not serving, the state always equals the log; a new leader's
+    /// TRUNC or SNAP removes it if it was never committed). No client waits for it.
+    FastForward(Proposal),
+    /// Durably mark "currentEpoch is being updated" before the NEWLEADER history is logged
+    /// (Apache's `updatingEpoch` file); [`Action::SaveCurrentEpoch`] removes the mark. A
+    /// member that restarts with the mark and a log whose last zxid is of a newer epoch
+    /// than currentEpoch takes that epoch ([`Restored::updating_epoch`](super::Restored)).
+    MarkUpdatingEpoch,
     /// Serve clients (after UPTODATE on a learner, after a quorum acked NEWLEADER on a
     /// leader).
     StartServing,

@@ -458,7 +458,7 @@ mod tests {
         let sync_at = actions.iter().position(|a| *a == Action::SyncLog).unwrap();
         let apply_at = actions
             .iter()
-            .position(|a| matches!(a, Action::Apply(_)))
+            .position(|a| matches!(a, Action::FastForward(_)))
             .unwrap();
         assert!(sync_at < apply_at);
     }

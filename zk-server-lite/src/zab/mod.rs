@@ -135,6 +135,9 @@ pub struct Restored {
     pub recent: Vec<Proposal>,
     /// The zxid just before `recent` (`last_zxid` when `recent` is empty).
     pub recent_base: Zxid,
+    /// The updating-epoch mark ([`Action::MarkUpdatingEpoch`]) was found: the member
+    /// crashed between logging a NEWLEADER history and storing currentEpoch.
+    pub updating_epoch: bool,
 }
 
 /// Why Zab refused a request from its own server, or refused to start.
@@ -262,6 +265,19 @@ impl Zab {
         restored: Restored,
         now: Millis,
     ) -> Result<(Zab, Vec<Action>), ZabError> {
+        let mut restored = restored;
+        let mut save_current = None;
+        let log_epoch = zxid::epoch(restored.last_zxid);
+        if restored.updating_epoch && log_epoch > restored.current_epoch {
+            tracing::info!(
+                current_epoch = restored.current_epoch,
+                log_epoch,
+                "updating-epoch mark found: the member stopped after logging a NEWLEADER \
+                 history and before storing currentEpoch; taking the log's epoch"
+            );
+            restored.current_epoch = log_epoch;
+            save_current = Some(log_epoch);
+        }
         if restored.accepted_epoch < restored.current_epoch {
             return Err(ZabError::Inconsistent(format!(
                 "acceptedEpoch {} is below currentEpoch {}",
@@ -330,6 +346,9 @@ impl Zab {
             log,
             cfg,
         };
+        if let Some(epoch) = save_current {
+            zab.emit(Action::SaveCurrentEpoch(epoch));
+        }
         zab.start_election();
         let actions = std::mem::take(&mut zab.out);
         Ok((zab, actions))
@@ -523,7 +542,8 @@ impl Zab {
         }
         for p in pending {
             if p.zxid > self.applied {
-                self.apply(p);
+                self.applied = p.zxid;
+                self.emit(Action::FastForward(p));
             }
         }
         self.start_election();
@@ -617,3 +637,34 @@ impl Zab {
 
 #[cfg(test)]
 mod test_util;
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::*;
+    use super::*;
+
+    #[test]
+    fn start_refuses_inconsistent_epochs() {
+        // ZOOKEEPER-2307: acceptedEpoch below currentEpoch.
+        let err = Zab::new(ZabConfig::new(1, [1, 2, 3]), restored(1, 2, 0), 0).unwrap_err();
+        assert!(matches!(err, ZabError::Inconsistent(_)), "{err}");
+        // A log of a newer epoch than currentEpoch, without the updating mark.
+        let err = Zab::new(
+            ZabConfig::new(1, [1, 2, 3]),
+            restored(3, 2, zxid::make(3, 1)),
+            0,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("above currentEpoch"), "{err}");
+    }
+
+    #[test]
+    fn the_updating_epoch_mark_recovers_a_crash_between_the_sync_log_and_current_epoch() {
+        // ZOOKEEPER-1653.
+        let mut r = restored(3, 2, zxid::make(3, 1));
+        r.updating_epoch = true;
+        let (zab, actions) = Zab::new(ZabConfig::new(1, [1, 2, 3]), r, 0).unwrap();
+        assert_eq!(zab.current_epoch(), 3);
+        assert_eq!(actions[0], Action::SaveCurrentEpoch(3));
+    }
+}

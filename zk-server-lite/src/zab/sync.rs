@@ -387,6 +387,7 @@ impl Zab {
             }
         }
         l.phase = Phase::AwaitUpToDate;
+        self.emit(Action::MarkUpdatingEpoch);
         for p in held {
             self.log.push(p.clone());
             self.emit(Action::Append(p));
@@ -668,6 +669,7 @@ mod tests {
             last_zxid: zxid::make(1, 5),
             recent,
             recent_base: zxid::make(1, 3),
+            updating_epoch: false,
         };
         let mut zab = leader_with(cfg, r);
         zab.step(
@@ -751,6 +753,7 @@ mod tests {
         assert_eq!(
             actions,
             vec![
+                Action::MarkUpdatingEpoch,
                 Action::Append(p3.clone()),
                 Action::Append(p4.clone()),
                 Action::SyncLog,

@@ -12,6 +12,7 @@ pub(super) fn restored(accepted: Epoch, current: Epoch, last: Zxid) -> Restored 
         last_zxid: last,
         recent: Vec::new(),
         recent_base: last,
+        updating_epoch: false,
     }
 }
 

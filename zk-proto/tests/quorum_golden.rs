@@ -384,14 +384,29 @@ fn quorum_known_packets() {
             .iter()
             .any(|m| m.iter().map(|(t, _)| *t).collect::<Vec<_>>() == [1, 5, 13, 2])
     );
-    // A failed multi keeps the real txns of the ops before the failure (apply skips them all
-    // because one sub-txn is an error): create /q/m2, then check -> BADVERSION (-103).
+    // A failed multi keeps the real txn of each op before the failure (apply skips them all
+    // because one sub-txn is an error), the failing op becomes its error, later ops
+    // RUNTIMEINCONSISTENCY: create /q/m2; check -> BADVERSION (-103); delete -> -2.
     let failed = multis
         .iter()
         .find(|m| m.iter().any(|(t, _)| *t == -1))
         .expect("a failed multi");
+    assert_eq!(failed.len(), 3);
     assert!(matches!(&failed[0], (1, TxnRecord::Create(c)) if c.path == "/q/m2"));
     assert!(matches!(&failed[1], (-1, TxnRecord::Error(e)) if e.err == -103));
+    assert!(matches!(&failed[2], (-1, TxnRecord::Error(e)) if e.err == -2));
+    // TTL node; the container emptied in phase 2 is deleted by the leader's reaper
+    // (deleteContainer, session 0, record DeleteTxn).
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, TxnRecord::CreateTtl(t) if t.path == "/q/ttl" && t.ttl == 60_000))
+    );
+    assert!(q.txns.iter().any(|t| {
+        t.header.op_code() == Ok(OpCode::DeleteContainer)
+            && t.header.client_id == 0
+            && matches!(&t.record, TxnRecord::Delete(d) if d.path == "/q/c")
+    }));
     // Sessions: created with the negotiated timeout, closed with their ephemerals.
     assert!(
         records

@@ -454,7 +454,7 @@ pub fn inform(txn: &TxnEntry) -> QuorumPacket {
 pub fn txn_of(packet: &QuorumPacket) -> Result<TxnEntry, QuorumError> {
     match packet.data() {
         Some(d) => TxnEntry::from_bytes(d),
-        None => Err(DecodeError::UnexpectedEof { needed: 28 }.into()),
+        None => Err(DecodeError::UnexpectedEof { needed: 32 }.into()),
     }
 }
 

@@ -65,6 +65,8 @@ public class QuorumSession {
         check(seq.startsWith("/q/seq-"), "sequential name " + seq);
         zk.create("/q/c", b(""), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.CONTAINER);
         zk.create("/q/c/kid", b("k"), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+        zk.create("/q/ttl", b("t"), ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT_WITH_TTL,
+            null, 60000);
         Stat st = zk.setData("/q", b("world"), 0);
         check(st.getVersion() == 1, "setData version");
         zk.setACL("/q/c/kid", ZooDefs.Ids.READ_ACL_UNSAFE, -1);
@@ -83,7 +85,8 @@ public class QuorumSession {
         try {
             zk.multi(Arrays.asList(
                 Op.create("/q/m2", null, ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT),
-                Op.check("/q", 99)));
+                Op.check("/q", 99),
+                Op.delete("/q/eph", -1)));
             check(false, "BADVERSION expected");
         } catch (KeeperException.BadVersionException expected) {
             // A failed multi: a multi txn of error txns.
@@ -123,6 +126,14 @@ public class QuorumSession {
         ZooKeeper zr = connect(rejoined, 0, null);
         zr.setData("/q/after", b("b"), 0);
         zr.delete("/q/after", 1);
+        // Emptying the container lets the leader's container reaper delete it
+        // (deleteContainer txn, session 0).
+        zr.delete("/q/c/kid", -1);
+        long deadline = System.currentTimeMillis() + 60000;
+        while (zr.exists("/q/c", false) != null) {
+            check(System.currentTimeMillis() < deadline, "container /q/c reaped");
+            Thread.sleep(100);
+        }
         zr.close();
         zk.close();
         kept.close();

@@ -20,12 +20,14 @@ the reverse pair. The fixtures hold the bytes as Apache sent them.
 
 Scenario (QuorumSession.java drives the official Java client):
   start -> election, discovery, DIFF sync of all members
-  phase1 through follower A/B: creates (persistent, ephemeral, sequential, container),
-         setData, setACL, a NODEEXISTS error txn, a multi, a failed multi, delete, sync,
+  phase1 through follower A/B: creates (persistent, ephemeral, sequential, container,
+         TTL), setData, setACL, a NODEEXISTS error txn, a multi, a multi failing in its
+         second of three ops, delete, sync,
          a second session closed with its ephemeral, a session moved between followers
          (REVALIDATE)
   kill -9 the leader -> election among the rest; restart it -> it rejoins (DIFF)
-  phase2: writes through the surviving session and through the rejoined member
+  phase2: writes through the surviving session and through the rejoined member; the
+         emptied container is deleted by the leader's reaper (deleteContainer)
   wipe the observer's data and restart it -> SNAP
   stop everything (SIGTERM), then write the fixtures and README.md's table.
 """
@@ -211,6 +213,8 @@ class Member:
                "-Dzookeeper.forceSync=no", "-Dzookeeper.preAllocSize=1024",
                # Sync by txn log is off: a learner below the in-memory committed log gets SNAP.
                "-Dzookeeper.snapshotSizeFactor=-1",
+               # TTL nodes; a container reaper that runs every 500 ms.
+               "-Dzookeeper.extendedTypesEnabled=true", "-Dznode.container.checkIntervalMs=500",
                "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
                "-Dorg.slf4j.simpleLogger.showDateTime=true",
                "-cp", CLASSPATH, "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -346,7 +350,7 @@ def describe_packet(p):
     if ty in (2, 8) and len(data) >= 28:
         cid, cxid, tzxid, tm, tty = struct.unpack(">qiqqi", data[:32])
         note += f" txn {OPS.get(tty, tty)} session=0x{cid & 0xffffffffffffffff:x} cxid={cxid}"
-        if tty in (1, 2, 5, 7, 15, 19) and len(data) >= 36:
+        if tty in (1, 2, 5, 7, 15, 19, 20, 21) and len(data) >= 36:
             plen = struct.unpack(">i", data[32:36])[0]
             if 0 <= plen <= len(data) - 36:
                 note += " " + data[36:36 + plen].decode("utf-8", "replace")

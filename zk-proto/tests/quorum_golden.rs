@@ -280,6 +280,7 @@ fn quorum_packets_round_trip_byte_for_byte() {
         "UPTODATE",
         "DIFF",
         "SNAP",
+        "TRUNC",
         "OBSERVERINFO",
         "LEADERINFO",
         "ACKEPOCH",
@@ -424,6 +425,28 @@ fn quorum_known_packets() {
         assert_eq!(t.digest.is_none(), is_error, "{:x}", t.header.zxid);
         assert!(t.digest.is_none_or(|d| d.version == 2));
     }
+
+    // The proposal the killed leader logged but never got acknowledged: proposed (its packets
+    // to the learners were recorded, not delivered), never committed, and truncated away with
+    // TRUNC to the zxid before it when the old leader rejoined.
+    let stalled = q
+        .txns
+        .iter()
+        .find(|t| matches!(&t.record, TxnRecord::Create(c) if c.path == "/q/trunc"))
+        .expect("the stalled proposal");
+    let zxid = stalled.header.zxid;
+    assert!(
+        packets(PacketType::Commit)
+            .iter()
+            .all(|(_, _, p)| p.zxid != zxid)
+    );
+    let truncs = packets(PacketType::Trunc);
+    assert_eq!(truncs.len(), 1);
+    assert_eq!(
+        truncs[0].2.zxid,
+        zxid - 1,
+        "TRUNC to the last committed zxid"
+    );
 
     // REQUEST: the follower forwards the client's create of /q with the client's auth ids.
     let forwarded = packets(PacketType::Request)

@@ -5,6 +5,8 @@
 // Every result is checked, so a capture only succeeds when the ensemble behaved.
 //
 //   phase1 <followerA host:port> <followerB host:port>
+//   connect-leader <leader host:port>   (a session on the leader only)
+//   stall                                (async create /q/trunc on it; not awaited)
 //   phase2 <any member host:port> <rejoined member host:port>
 //   quit
 //
@@ -115,8 +117,12 @@ public class QuorumSession {
     }
 
     static ZooKeeper kept;
+    static ZooKeeper stalled;
 
     static void phase2(String any, String rejoined) throws Exception {
+        // The stalled write was never committed: nobody has /q/trunc.
+        check(kept.exists("/q/trunc", false) == null, "uncommitted /q/trunc is gone");
+        stalled.close(1000);
         // The kept session failed over on its own; its ephemeral must still be there.
         check(kept.exists("/q/eph", false) != null, "ephemeral survived the failover");
         kept.setData("/q", b("after"), -1);
@@ -147,6 +153,11 @@ public class QuorumSession {
             try {
                 switch (cmd[0]) {
                     case "phase1": phase1(cmd[1], cmd[2]); break;
+                    case "connect-leader": stalled = connect(cmd[1], 0, null); break;
+                    case "stall":
+                        stalled.create("/q/trunc", b("never committed"), ZooDefs.Ids.OPEN_ACL_UNSAFE,
+                            CreateMode.PERSISTENT, (rc, path, ctx, name) -> { }, null);
+                        break;
                     case "phase2": phase2(cmd[1], cmd[2]); break;
                     case "quit": System.out.println("OK quit"); System.out.flush(); return;
                     default: throw new IllegalArgumentException("unknown command " + cmd[0]);

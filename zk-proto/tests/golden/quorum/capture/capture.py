@@ -25,7 +25,10 @@ Scenario (QuorumSession.java drives the official Java client):
          second of three ops, delete, sync,
          a second session closed with its ephemeral, a session moved between followers
          (REVALIDATE)
-  kill -9 the leader -> election among the rest; restart it -> it rejoins (DIFF)
+  leader-stalled: the leader's packets to its learners are dropped by the proxies, a client
+         writes through the leader, the leader logs that proposal
+  kill -9 the leader -> election among the rest without that proposal; restart it -> it
+         rejoins and must truncate it (TRUNC)
   phase2: writes through the surviving session and through the rejoined member; the
          emptied container is deleted by the leader's reaper (deleteContainer)
   wipe the observer's data and restart it -> SNAP
@@ -96,6 +99,8 @@ class Recorder:
         self.phase = "start"
         self.listeners = []
         self.pumps = []
+        # A sid whose quorum-port output (leader -> learners) is recorded but not delivered.
+        self.blackhole = None
 
     def new_conn(self, kind, src, dst):
         with self.lock:
@@ -130,14 +135,15 @@ def read_initial(sock):
     return buf[:20 + n], buf[20 + n:]
 
 
-def pump(src_sock, dst_sock, record):
+def pump(src_sock, dst_sock, record, drop=lambda: False):
     try:
         while True:
             chunk = src_sock.recv(65536)
             if not chunk:
                 break
             record.extend(chunk)
-            dst_sock.sendall(chunk)
+            if not drop():
+                dst_sock.sendall(chunk)
     except OSError:
         pass
     for s in (src_sock, dst_sock):
@@ -185,7 +191,9 @@ def serve_proxy(rec, lsock, kind, src, dst, target_port, rewrite_port):
             pump(client, upstream, conn.fwd)
 
         for t in (threading.Thread(target=forward, daemon=True),
-                  threading.Thread(target=pump, args=(upstream, client, conn.back), daemon=True)):
+                  threading.Thread(target=pump, daemon=True,
+                                   args=(upstream, client, conn.back,
+                                         lambda: kind == "quorum" and rec.blackhole == dst))):
             t.start()
             with rec.lock:
                 rec.pumps.append(t)
@@ -248,6 +256,17 @@ class Member:
             return m.group(1).decode() if m else None
         except OSError:
             return None
+
+
+def logged(member, needle):
+    """Whether `needle` is in one of the member's txn log files (written before the ACK)."""
+    d = os.path.join(member.data, "version-2")
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        if name.startswith("log."):
+            with open(os.path.join(d, name), "rb") as f:
+                if needle in f.read():
+                    return True
+    return False
 
 
 def wait_for(what, pred, timeout=90):
@@ -509,9 +528,20 @@ def main():
         roles["phase1"] = roles["start"]
         run(f"phase1 127.0.0.1:{members[fa].client} 127.0.0.1:{members[fb].client}")
 
+        # An uncommitted proposal: the leader's packets to its learners stop arriving, a
+        # client writes through the leader, the leader logs the proposal, then dies. The
+        # others elect a leader without it; when it rejoins it must truncate (TRUNC).
+        rec.phase = "leader-stalled"
+        roles["leader-stalled"] = roles["start"]
+        run(f"connect-leader 127.0.0.1:{members[leader].client}")
+        rec.blackhole = leader
+        run("stall")
+        wait_for("the stalled proposal in the leader's txn log",
+                 lambda: logged(members[leader], b"/q/trunc"), timeout=60)
         rec.phase = "leader-killed"
         log(f"kill -9 leader s{leader}")
         members[leader].stop(signal.SIGKILL)
+        rec.blackhole = None
         ms = wait_for("a new leader", lambda: ensemble_ready(members))
         roles["leader-killed"] = ", ".join(f"s{k} {v}" for k, v in sorted(ms.items()))
         log("serving:", roles["leader-killed"])

@@ -20,7 +20,8 @@ use zk_proto::quorum::election::{self, InitialMessage, Notification, ServerState
 use zk_proto::quorum::learner::{
     self, AckEpoch, LeaderInfo, LearnerRequest, RevalidateReply, RevalidateRequest, SessionTouches,
 };
-use zk_proto::quorum::packet::{PROTOCOL_VERSION, SNAP_SIGNATURE, zxid_counter};
+use zk_proto::quorum::packet::{PROTOCOL_VERSION, zxid_counter};
+use zk_proto::quorum::snapshot::{Snapshot, SnapshotDecoder};
 use zk_proto::quorum::txn::{TxnEntry, TxnRecord};
 use zk_proto::quorum::{LearnerInfo, PacketType, QuorumPacket, QuorumPacketDecoder};
 use zk_proto::records::Id;
@@ -84,7 +85,7 @@ struct Quorum {
     packets: Vec<(String, i64, QuorumPacket)>,
     types: BTreeMap<&'static str, usize>,
     txns: Vec<TxnEntry>,
-    snapshots: usize,
+    snapshots: Vec<Snapshot>,
 }
 
 /// Checks a packet's data with the helper for its type; returns the txn of PROPOSAL/INFORM.
@@ -206,13 +207,17 @@ fn replay_quorum() -> Quorum {
                     q.packets.push((f.name.clone(), f.from, p));
                 }
                 'S' => {
-                    // The raw snapshot after SNAP ends with the jute string "BenWasHere".
+                    // The snapshot after SNAP, up to and including "BenWasHere".
                     let last = q.packets.last().map(|(_, _, p)| p.ty);
                     assert_eq!(last, Some(PacketType::Snap.as_i32()), "{at}");
-                    let sig = SNAP_SIGNATURE.to_owned().to_bytes();
-                    assert!(bytes.ends_with(&sig), "{at}: no signature");
-                    let _ = buf.split_to(bytes.len());
-                    q.snapshots += 1;
+                    let before = buf.len();
+                    let snap = SnapshotDecoder::new()
+                        .decode(&mut buf)
+                        .unwrap_or_else(|e| panic!("{at}: {e}"))
+                        .unwrap_or_else(|| panic!("{at}: incomplete snapshot"));
+                    assert_eq!(before - buf.len(), bytes.len(), "{at}: snapshot length");
+                    assert_eq!(hex::encode(snap.to_stream()), hex::encode(bytes), "{at}");
+                    q.snapshots.push(snap);
                 }
                 'X' => {
                     // Cut by the connection close: the decoder must want more, not fail.
@@ -288,7 +293,7 @@ fn quorum_packets_round_trip_byte_for_byte() {
         assert!(types.contains(want), "no {want} in the capture: {types:?}");
     }
     assert!(
-        q.snapshots >= 1,
+        !q.snapshots.is_empty(),
         "a SNAP sync (at least the wiped observer)"
     );
 }
@@ -447,6 +452,29 @@ fn quorum_known_packets() {
         zxid - 1,
         "TRUNC to the last committed zxid"
     );
+
+    // The last snapshot (to the wiped observer, after phase 2) holds the client's tree: /q
+    // with its latest data, the TTL node (ephemeralOwner = 0xFF << 56 | ttl, Apache's
+    // EphemeralType encoding), not the ephemerals of the sessions closed in phase 2, the
+    // root ("") and /zookeeper; its nodes refer to ACL cache entries.
+    let snap = q.snapshots.last().expect("a snapshot");
+    assert_eq!(
+        snap.node("/q").and_then(|n| n.data.clone()).as_deref(),
+        Some(&b"after"[..])
+    );
+    let ttl = snap.node("/q/ttl").expect("TTL node");
+    assert_eq!(ttl.stat.ephemeral_owner, (0xFF << 56) | 60_000);
+    assert!(snap.node("/q/eph").is_none() && snap.node("/q/eph2").is_none());
+    assert!(snap.node("").is_some() && snap.node("/zookeeper").is_some());
+    assert!(snap.node("/q/trunc").is_none() && snap.node("/q/c").is_none());
+    for n in &snap.nodes {
+        assert!(
+            n.acl == -1 || snap.acls.iter().any(|(r, _)| *r == n.acl),
+            "{}",
+            n.path
+        );
+    }
+    assert!(!snap.acls.is_empty());
 
     // REQUEST: the follower forwards the client's create of /q with the client's auth ids.
     let forwarded = packets(PacketType::Request)

@@ -7,6 +7,7 @@
 //! | [`packet`] | [`QuorumPacket`] `{type, zxid, data, authinfo}`, [`PacketType`] (REQUEST 1 … INFORMANDACTIVATE 19), the streaming [`QuorumPacketDecoder`] for the quorum port (records back to back, no length prefix) |
 //! | [`learner`] | the `data` of each packet type: [`LearnerInfo`] (FOLLOWERINFO / OBSERVERINFO), LEADERINFO, ACKEPOCH, REQUEST, PING, REVALIDATE, NEWLEADER, COMMITANDACTIVATE / INFORMANDACTIVATE |
 //! | [`election`] | the election port: [`InitialMessage`], the `int length` framing ([`election::parse_frame`]), the FLE [`Notification`], [`ServerState`] |
+//! | [`snapshot`] | the snapshot stream after SNAP ([`Snapshot`]: sessions, ACL cache, nodes, `BenWasHere`) and its incremental [`SnapshotDecoder`] |
 //! | [`txn`] | [`TxnHeader`], the txn records (`CreateTxn` … `MultiTxn`), [`TxnDigest`] and [`TxnEntry`] = header + record + optional digest, the bytes of PROPOSAL / INFORM |
 //!
 //! Layouts follow `zookeeper.jute` and the Java code of the 3.8 branch (`Leader`,
@@ -48,6 +49,7 @@
 pub mod election;
 pub mod learner;
 pub mod packet;
+pub mod snapshot;
 pub mod txn;
 
 #[cfg(test)]
@@ -56,6 +58,7 @@ mod proptests;
 pub use election::{InitialMessage, Notification, ServerState};
 pub use learner::{LearnerInfo, ReceivedLearnerInfo};
 pub use packet::{PacketType, QuorumPacket, QuorumPacketDecoder};
+pub use snapshot::{Snapshot, SnapshotDecoder};
 pub use txn::{TxnDigest, TxnEntry, TxnHeader, TxnRecord};
 
 use crate::codec::DecodeError;

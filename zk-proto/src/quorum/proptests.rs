@@ -351,6 +351,8 @@ proptest! {
         let _ = LearnerRequest::from_data(Some(&data));
         let _ = SessionTouches::from_data(Some(&data));
         let _ = Activate::from_inform_data(Some(&data));
+        let mut buf = BytesMut::from(&data[..]);
+        let _ = super::snapshot::SnapshotDecoder::new().decode(&mut buf);
         for ty in [-11, -10, -1, 1, 2, 5, 7, 13, 14, 15, 16, 19, 20, 21] {
             let _ = TxnRecord::decode_for(ty, &mut &data[..]);
         }

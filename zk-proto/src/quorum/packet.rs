@@ -196,6 +196,24 @@ impl QuorumPacket {
     }
 }
 
+/// `QuorumAuth.QUORUM_AUTH_MAGIC_NUMBER`, the first long of a [`QuorumAuthPacket`]. Java
+/// writes it as `-0xa0dbcafecafe1234L`, where the hex literal is already a negative long, so
+/// the value is positive: 0x5f24_3501_3501_edcc.
+pub const QUORUM_AUTH_MAGIC: i64 = 0x5f24_3501_3501_edcc;
+
+jute_record! {
+    /// The SASL handshake record that starts quorum and election connections when
+    /// `quorum.auth.enableSasl` is on (Apache's `QuorumAuth`); not used otherwise.
+    pub struct QuorumAuthPacket {
+        /// [`QUORUM_AUTH_MAGIC`].
+        pub magic: i64,
+        /// `QuorumAuth.Status`: 0 IN_PROGRESS, 1 SUCCESS, -1 ERROR.
+        pub status: i32,
+        /// The SASL token (`None` = null).
+        pub token: Option<Bytes>,
+    }
+}
+
 /// Splits [`QuorumPacket`]s off the front of a buffer filled from the quorum port.
 ///
 /// Limits are checked as soon as a length or count is read, before its bytes arrive.
@@ -346,6 +364,15 @@ mod tests {
             &bytes[..],
             &hex("0000000c ffffffffffffffff ffffffff ffffffff")[..]
         );
+    }
+
+    #[test]
+    fn quorum_auth_packet_roundtrips() {
+        roundtrip(&QuorumAuthPacket {
+            magic: 0x1234,
+            status: 1,
+            token: None,
+        });
     }
 
     #[test]

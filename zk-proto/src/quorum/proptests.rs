@@ -8,7 +8,7 @@ use proptest::option;
 use proptest::prelude::*;
 
 use crate::codec::Encode;
-use crate::records::{Acl, Id};
+use crate::records::{Acl, Id, StatPersisted};
 use crate::types::Perms;
 
 use super::election::{self, InitialMessage, Notification};
@@ -17,6 +17,7 @@ use super::learner::{
     SessionTouch, SessionTouches,
 };
 use super::packet::{QuorumPacket, QuorumPacketDecoder};
+use super::snapshot::{Snapshot, SnapshotDecoder, SnapshotNode};
 use super::txn::*;
 
 fn string() -> impl Strategy<Value = String> {
@@ -212,8 +213,64 @@ fn notification() -> impl Strategy<Value = Notification> {
         )
 }
 
+fn snapshot() -> impl Strategy<Value = Snapshot> {
+    let stat =
+        any::<[i64; 6]>().prop_map(|[czxid, mzxid, ctime, mtime, owner, pzxid]| StatPersisted {
+            czxid,
+            mzxid,
+            ctime,
+            mtime,
+            version: czxid as i32,
+            cversion: mzxid as i32,
+            aversion: ctime as i32,
+            ephemeral_owner: owner,
+            pzxid,
+        });
+    (
+        vec((any::<i64>(), any::<i32>()), 0..3),
+        vec((any::<i64>(), acls()), 0..3),
+        vec((string(), option::of(bytes()), any::<i64>(), stat), 0..4),
+    )
+        .prop_map(|(sessions, acls, nodes)| Snapshot {
+            sessions: sessions
+                .into_iter()
+                .map(|(session_id, timeout)| SessionTouch {
+                    session_id,
+                    timeout,
+                })
+                .collect(),
+            acls,
+            nodes: nodes
+                .into_iter()
+                // "/" ends the node list, so it is never a node path.
+                .filter(|(path, ..)| path != "/")
+                .map(|(path, data, acl, stat)| SnapshotNode {
+                    path,
+                    data,
+                    acl,
+                    stat,
+                })
+                .collect(),
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn snapshot_streams_roundtrip_in_pieces(snap in snapshot(), chunk in 1usize..40) {
+        let stream = snap.to_stream();
+        let mut decoder = SnapshotDecoder::new();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for piece in stream.chunks(chunk) {
+            prop_assert!(got.is_none(), "finished before the end");
+            buf.extend_from_slice(piece);
+            got = decoder.decode(&mut buf)?;
+        }
+        prop_assert_eq!(got, Some(snap));
+        prop_assert!(buf.is_empty());
+    }
 
     #[test]
     fn packet_streams_roundtrip_and_prefixes_need_more(packets in vec(packet(), 1..4)) {
@@ -352,7 +409,7 @@ proptest! {
         let _ = SessionTouches::from_data(Some(&data));
         let _ = Activate::from_inform_data(Some(&data));
         let mut buf = BytesMut::from(&data[..]);
-        let _ = super::snapshot::SnapshotDecoder::new().decode(&mut buf);
+        let _ = SnapshotDecoder::new().decode(&mut buf);
         for ty in [-11, -10, -1, 1, 2, 5, 7, 13, 14, 15, 16, 19, 20, 21] {
             let _ = TxnRecord::decode_for(ty, &mut &data[..]);
         }

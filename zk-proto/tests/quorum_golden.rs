@@ -123,7 +123,7 @@ fn check_data(at: &str, p: &QuorumPacket, from_learner: bool) -> Option<TxnEntry
             assert_eq!(zxid_counter(p.zxid), 0, "{at}");
         }
         PacketType::Proposal | PacketType::Inform => {
-            let entry = learner::txn_of(p).unwrap_or_else(|e| panic!("{at}: txn: {e}"));
+            let entry = p.txn().unwrap_or_else(|e| panic!("{at}: txn: {e}"));
             same(entry.to_bytes());
             assert_eq!(entry.header.zxid, p.zxid, "{at}: packet zxid = txn zxid");
             if let TxnRecord::Multi(m) = &entry.record {

@@ -10,7 +10,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::UnknownValue;
-use crate::codec::{Decode, DecodeError, Encode};
+use crate::codec::{Decode, Encode};
 use crate::op_code::OpCode;
 use crate::records::Id;
 
@@ -438,24 +438,6 @@ impl Activate {
 /// `version=<hex>`), UTF-8. `None` when null (pre-0x10000 learners).
 pub fn new_leader_config(data: Option<&[u8]>) -> Option<String> {
     data.map(|d| String::from_utf8_lossy(d).into_owned())
-}
-
-/// PROPOSAL of `txn` (zxid taken from its header).
-pub fn proposal(txn: &TxnEntry) -> QuorumPacket {
-    QuorumPacket::new(PacketType::Proposal, txn.header.zxid, Some(txn.to_bytes()))
-}
-
-/// INFORM of `txn` (observers; same bytes as the PROPOSAL).
-pub fn inform(txn: &TxnEntry) -> QuorumPacket {
-    QuorumPacket::new(PacketType::Inform, txn.header.zxid, Some(txn.to_bytes()))
-}
-
-/// Decodes the PROPOSAL / INFORM data of `packet`.
-pub fn txn_of(packet: &QuorumPacket) -> Result<TxnEntry, QuorumError> {
-    match packet.data() {
-        Some(d) => TxnEntry::from_bytes(d),
-        None => Err(DecodeError::UnexpectedEof { needed: 32 }.into()),
-    }
 }
 
 #[cfg(test)]

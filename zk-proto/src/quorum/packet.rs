@@ -14,7 +14,7 @@
 //! | type | name | dir | zxid | data (helpers in [`learner`](super::learner) / [`txn`](super::txn)) |
 //! |---:|---|---|---|---|
 //! | 1 | REQUEST | L→Ldr | -1 | [`LearnerRequest`](super::learner::LearnerRequest); `authinfo` = the client's ids |
-//! | 2 | PROPOSAL | Ldr→F | txn zxid | [`TxnEntry`](super::txn::TxnEntry) |
+//! | 2 | PROPOSAL | Ldr→F | txn zxid | [`TxnEntry`](super::txn::TxnEntry) ([`QuorumPacket::proposal`], [`QuorumPacket::txn`]) |
 //! | 3 | ACK | F→Ldr | acked zxid | null |
 //! | 4 | COMMIT | Ldr→F | zxid | null |
 //! | 5 | PING | both | leader's last zxid, echoed | Ldr→L null; L→Ldr [`SessionTouches`](super::learner::SessionTouches), `authinfo` echoed |
@@ -38,10 +38,11 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::{Decode, MAX_FIELD_LEN, UnknownValue};
+use crate::codec::{Decode, Encode, MAX_FIELD_LEN, UnknownValue};
 use crate::records::Id;
 
 use super::QuorumError;
+use super::txn::TxnEntry;
 
 /// The string Apache writes after a snapshot sent with SNAP (as a jute `ustring`).
 pub const SNAP_SIGNATURE: &str = "BenWasHere";
@@ -187,6 +188,24 @@ impl QuorumPacket {
     /// SNAP: a snapshot up to `last_processed` follows (raw, then [`SNAP_SIGNATURE`]).
     pub fn snap(last_processed: i64) -> Self {
         Self::new(PacketType::Snap, last_processed, None)
+    }
+
+    /// PROPOSAL of `txn` (zxid taken from its header).
+    pub fn proposal(txn: &TxnEntry) -> Self {
+        Self::new(PacketType::Proposal, txn.header.zxid, Some(txn.to_bytes()))
+    }
+
+    /// INFORM of `txn` to observers (same data as the PROPOSAL).
+    pub fn inform(txn: &TxnEntry) -> Self {
+        Self::new(PacketType::Inform, txn.header.zxid, Some(txn.to_bytes()))
+    }
+
+    /// Decodes the data of a PROPOSAL / INFORM as a transaction (null data is invalid).
+    pub fn txn(&self) -> Result<TxnEntry, QuorumError> {
+        match self.data() {
+            Some(d) => TxnEntry::from_bytes(d),
+            None => Err(crate::DecodeError::UnexpectedEof { needed: 32 }.into()),
+        }
     }
 
     /// NEWLEADER for `new_epoch` with the leader's quorum config text (Apache 3.5+ sends
@@ -336,7 +355,6 @@ impl QuorumPacketDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Encode;
     use crate::records::testing::{hex, roundtrip};
 
     #[test]

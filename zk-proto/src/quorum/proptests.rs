@@ -311,10 +311,10 @@ proptest! {
             }
         }
         // As a PROPOSAL packet through the stream decoder.
-        let p = super::learner::proposal(&entry);
+        let p = QuorumPacket::proposal(&entry);
         let mut wire = BytesMut::from(&p.to_bytes()[..]);
         let back = QuorumPacketDecoder::default().decode(&mut wire)?;
-        prop_assert_eq!(super::learner::txn_of(&back.unwrap_or_default())?, entry);
+        prop_assert_eq!(back.unwrap_or_default().txn()?, entry);
     }
 
     #[test]

@@ -14,13 +14,13 @@
 //! | type | name | dir | zxid | data (helpers in [`learner`](super::learner) / [`txn`](super::txn)) |
 //! |---:|---|---|---|---|
 //! | 1 | REQUEST | L→Ldr | -1 | [`LearnerRequest`](super::learner::LearnerRequest); `authinfo` = the client's ids |
-//! | 2 | PROPOSAL | Ldr→F | txn zxid | [`TxnEntry`](super::txn::TxnEntry) ([`QuorumPacket::proposal`], [`QuorumPacket::txn`]) |
+//! | 2 | PROPOSAL | Ldr→F | txn zxid | [`TxnEntry`] ([`QuorumPacket::proposal`], [`QuorumPacket::txn`]) |
 //! | 3 | ACK | F→Ldr | acked zxid | null |
 //! | 4 | COMMIT | Ldr→F | zxid | null |
 //! | 5 | PING | both | leader's last zxid, echoed | Ldr→L null; L→Ldr [`SessionTouches`](super::learner::SessionTouches), `authinfo` echoed |
 //! | 6 | REVALIDATE | both | -1 | [`RevalidateRequest`](super::learner::RevalidateRequest) / [`RevalidateReply`](super::learner::RevalidateReply) |
 //! | 7 | SYNC | Ldr→L | 0 | null |
-//! | 8 | INFORM | Ldr→Obs | txn zxid | [`TxnEntry`](super::txn::TxnEntry) |
+//! | 8 | INFORM | Ldr→Obs | txn zxid | [`TxnEntry`] ([`QuorumPacket::inform`]) |
 //! | 9 | COMMITANDACTIVATE | Ldr→F | zxid | [`Activate`](super::learner::Activate) |
 //! | 10 | NEWLEADER | Ldr→L | `epoch<<32` | quorum config text |
 //! | 11 | FOLLOWERINFO | F→Ldr | `acceptedEpoch<<32` | [`LearnerInfo`](super::learner::LearnerInfo) |

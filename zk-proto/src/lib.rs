@@ -12,6 +12,7 @@
 //! | [`error_code`] | [`ErrorCode`]: every `KeeperException` code |
 //! | [`types`] | small enums and flags: [`EventType`], [`KeeperState`], [`WatcherType`], [`AddWatchMode`], [`CreateMode`], [`Perms`] |
 //! | [`path`] | znode path validation (Java's rules) and [`path::Chroot`] |
+//! | [`quorum`] | server-to-server formats: quorum packets and their data, election messages and notifications, transactions in proposals |
 //! | [`records`] | the jute records, one file per family (handshake, headers, stat, ACL, data, children, multi, watches, auth) |
 //! | [`request`] | [`Request`]: a client→server body by opcode, and [`decode_request_frame`] |
 //! | [`response`] | [`Response`]: a server→client body by the answered opcode, and [`decode_reply_frame`]; its docs describe how to decode a whole conversation |
@@ -57,6 +58,7 @@ pub mod error_code;
 pub mod frame;
 pub mod op_code;
 pub mod path;
+pub mod quorum;
 pub mod records;
 pub mod request;
 pub mod response;

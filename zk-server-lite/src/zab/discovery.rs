@@ -98,9 +98,15 @@ impl Leader {
         self.learners.contains_key(&sid)
     }
 
-    /// Forgets a learner; whether it was known.
+    /// Forgets a learner; whether it was known. Its ACKs of outstanding proposals are
+    /// forgotten too: a reconnecting learner may be truncated below them, and it acks them
+    /// again when they are forwarded on its new connection (found by the simulator: a stale
+    /// ACK made a commit durable on a minority).
     pub(super) fn remove_learner(&mut self, sid: Sid) -> bool {
         self.connecting.remove(&sid);
+        for o in self.outstanding.values_mut() {
+            o.acks.remove(&sid);
+        }
         self.learners.remove(&sid).is_some()
     }
 
@@ -246,6 +252,8 @@ impl Zab {
         let State::Leading(l) = &mut self.state else {
             return;
         };
+        // A new connection from a known learner replaces the old one.
+        l.remove_learner(from);
         l.learners.insert(
             from,
             LearnerHandle {

@@ -302,6 +302,10 @@ impl Zab {
                 self.applied = zxid;
                 l.last_queued = zxid;
                 l.phase = Phase::Syncing;
+                // The snapshot may be of a newer epoch than currentEpoch until NEWLEADER:
+                // mark it first, as Apache does before its sync snapshot (ZOOKEEPER-1653;
+                // found by the simulator: a crash right after SNAP could not restart).
+                self.emit(Action::MarkUpdatingEpoch);
                 self.emit(Action::InstallSnapshot { zxid, snapshot });
             }
             (Phase::Syncing, Message::Proposal(p)) => self.learner_hold(p, false),
@@ -850,10 +854,13 @@ mod tests {
         );
         assert_eq!(
             actions,
-            vec![Action::InstallSnapshot {
-                zxid: zxid::make(1, 20),
-                snapshot
-            }]
+            vec![
+                Action::MarkUpdatingEpoch,
+                Action::InstallSnapshot {
+                    zxid: zxid::make(1, 20),
+                    snapshot
+                }
+            ]
         );
         assert_eq!(zab.last_logged(), zxid::make(1, 20));
     }

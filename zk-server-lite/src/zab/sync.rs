@@ -234,6 +234,9 @@ impl Zab {
             })
             .collect();
         tracing::info!(myid = self.cfg.myid, epoch, "leader established: serving");
+        // Apache's updateElectionVote: members report the epoch they now serve in, so that
+        // a restarted member sees one (leader, epoch) from a quorum and joins.
+        self.current_vote.0.peer_epoch = epoch;
         self.serving = true;
         self.emit(Action::StartServing);
         for sid in ready {
@@ -412,6 +415,7 @@ impl Zab {
         let ack = zxid::make(l.new_epoch, 0);
         let commits: Vec<Zxid> = l.early_commits.drain(..).collect();
         l.phase = Phase::Serving;
+        self.current_vote.0.peer_epoch = l.new_epoch;
         self.send(leader, Message::Ack { zxid: ack });
         for zxid in commits {
             if !self.learner_commit(zxid) {

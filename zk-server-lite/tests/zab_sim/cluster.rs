@@ -788,7 +788,12 @@ impl Cluster {
                 self.nodes.get_mut(&id).expect("node").disk.updating = true;
             }
             Action::Append(p) => {
-                let gap = self.rng.random_range(1..=4);
+                // Group commit; now and then a slow disk.
+                let gap = if self.rng.random_bool(0.1) {
+                    self.rng.random_range(20..=80)
+                } else {
+                    self.rng.random_range(1..=4)
+                };
                 let node = self.nodes.get_mut(&id).expect("node");
                 node.unsynced.push(p);
                 if node.fsync_at.is_none() {
@@ -849,7 +854,7 @@ impl Cluster {
                 let node = &self.nodes[&id];
                 let z = node.zab.as_ref().map(|z| (z.state(), z.current_epoch()));
                 if let Some((PeerState::Leading, epoch)) = z {
-                    self.checker.established(node, epoch, self.now);
+                    self.checker.established(node, epoch, &self.nodes, self.now);
                     self.stats.elections_decided += 1;
                 }
                 self.log(format!("#{id} serving ({:?})", z.map(|z| z.0)));

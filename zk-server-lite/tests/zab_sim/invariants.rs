@@ -67,7 +67,31 @@ impl Checker {
 
     /// A leader starts serving: it must hold every committed txn; its history is committed
     /// from now on.
-    pub(crate) fn established(&mut self, node: &Node, epoch: i64, now: u64) {
+    pub(crate) fn established(
+        &mut self,
+        node: &Node,
+        epoch: i64,
+        nodes: &BTreeMap<Sid, Node>,
+        now: u64,
+    ) {
+        // Its history is committed now: it must be durable on a quorum (every NEWLEADER
+        // ACK came after the learner synced it: ZOOKEEPER-3911/4646).
+        if let Some(last) = node.state.last().map(|p| p.zxid) {
+            let durable = self
+                .voters
+                .iter()
+                .filter(|v| nodes.get(v).is_some_and(|n| n.disk.holds(last)))
+                .count();
+            if !self.quorum(durable) {
+                let msg = format!(
+                    "new leader #{} (epoch {epoch}) starts with {} durable on only {durable} voters",
+                    node.id,
+                    zxid::hex(last)
+                );
+                self.fail(msg, now);
+                return;
+            }
+        }
         let held: BTreeMap<i64, &Bytes> = node.state.iter().map(|p| (p.zxid, &p.data)).collect();
         for (z, data) in &self.committed {
             match held.get(z) {

@@ -64,6 +64,7 @@ pub mod data_tree;
 pub mod file_storage;
 pub mod four_letter;
 pub mod listener;
+pub mod peer;
 pub mod prep;
 pub mod server;
 pub mod sessions;

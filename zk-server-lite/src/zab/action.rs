@@ -9,6 +9,7 @@
 //! wait for that.
 
 use bytes::Bytes;
+use zk_proto::records::Id;
 
 use super::Sid;
 use super::message::{Message, Notification, PeerState, Proposal};
@@ -103,6 +104,8 @@ pub enum Action {
         from: Sid,
         /// The request bytes.
         data: Bytes,
+        /// The client connection's auth ids.
+        auth: Vec<Id>,
     },
     /// On the leader: sessions touched on learner `from` (from its PING answer).
     TouchSessions {

@@ -550,6 +550,35 @@ mod tests {
     }
 
     #[test]
+    fn members_report_the_epoch_they_serve_in() {
+        // Apache's updateElectionVote (found by the simulator, seed 226): a restarted member
+        // must see one (leader, epoch) from a quorum.
+        let mut zab = serving_follower(2, 1, &[1, 2, 3]);
+        let actions = zab.step(
+            5,
+            Event::Notification {
+                from: 3,
+                notification: Notification {
+                    state: PeerState::Looking,
+                    vote: Vote {
+                        leader: 3,
+                        zxid: 0,
+                        peer_epoch: 0,
+                    },
+                    round: 9,
+                },
+            },
+        );
+        let sent = notifications(&actions);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1.vote.leader, 1);
+        assert_eq!(
+            sent[0].1.vote.peer_epoch, 2,
+            "the new epoch, not the election's"
+        );
+    }
+
+    #[test]
     fn learner_pings_carry_touched_sessions() {
         let mut zab = serving_follower(2, 1, &[1, 2, 3]);
         zab.touch_session(0x55, 30_000);

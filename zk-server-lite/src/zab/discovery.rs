@@ -197,9 +197,9 @@ impl Zab {
                     self.emit(Action::TouchSessions { from, touches });
                 }
             }
-            Message::Request { data } => {
+            Message::Request { data, auth } => {
                 if self.leader_is_active(from) {
-                    self.emit(Action::LearnerRequest { from, data });
+                    self.emit(Action::LearnerRequest { from, data, auth });
                 }
             }
             Message::Revalidate { session, timeout } => {

@@ -3,6 +3,7 @@
 //! are the peer layer's business; each variant names the Apache packet it becomes.
 
 use bytes::Bytes;
+use zk_proto::records::Id;
 
 use super::Sid;
 use super::zxid::{Epoch, Zxid};
@@ -165,11 +166,13 @@ pub enum Message {
         /// `(session id, timeout)` pairs (learner → leader).
         touches: Vec<(i64, i32)>,
     },
-    /// REQUEST (1): a client write (or sync) forwarded by a learner; opaque bytes
-    /// (`sessionId`, `cxid`, `type`, body) and the connection's auth ids, encoded.
+    /// REQUEST (1): a client write (or sync) forwarded by a learner: opaque bytes
+    /// (`sessionId`, `cxid`, `type`, body) and the client connection's auth ids.
     Request {
         /// The request.
         data: Bytes,
+        /// The client connection's auth ids (the leader checks ACLs with them).
+        auth: Vec<Id>,
     },
     /// REVALIDATE (6) learner → leader: is this session alive (a client moved here)?
     Revalidate {

@@ -45,6 +45,7 @@ pub mod zxid;
 use std::collections::{BTreeSet, VecDeque};
 
 use bytes::Bytes;
+use zk_proto::records::Id;
 
 pub use self::action::Action;
 pub use self::event::Event;
@@ -581,10 +582,11 @@ impl Zab {
         Ok(std::mem::take(&mut self.out))
     }
 
-    /// On a serving learner: forwards a client request to the leader (REQUEST).
-    pub fn forward(&mut self, data: Bytes) -> Result<Vec<Action>, ZabError> {
+    /// On a serving learner: forwards a client request (and its connection's auth ids) to
+    /// the leader (REQUEST).
+    pub fn forward(&mut self, data: Bytes, auth: Vec<Id>) -> Result<Vec<Action>, ZabError> {
         let leader = self.serving_leader()?;
-        self.send(leader, Message::Request { data });
+        self.send(leader, Message::Request { data, auth });
         Ok(std::mem::take(&mut self.out))
     }
 

@@ -870,7 +870,7 @@ impl Cluster {
                     state.name()
                 ));
             }
-            Action::LearnerRequest { from, data } => {
+            Action::LearnerRequest { from, data, .. } => {
                 self.propose_write(id, data, from);
             }
             Action::TouchSessions { .. }
@@ -907,7 +907,7 @@ impl Cluster {
         };
         if zab.state() == PeerState::Leading {
             self.propose_write(origin, data, origin);
-        } else if let Ok(actions) = zab.forward(data) {
+        } else if let Ok(actions) = zab.forward(data, Vec::new()) {
             self.run_actions(origin, actions);
         }
     }

@@ -8,8 +8,9 @@
 //! into tree changes, replies and watch notifications. The core has no sockets and reads no
 //! clock: time is passed in, so it is unit tested (and later simulated) on its own.
 //!
-//! Standalone only for now: the `server.N` lines of a `zoo.cfg` are parsed but the Zab
-//! quorum is not implemented yet.
+//! Standalone only for now: the `server.N` lines of a `zoo.cfg` are parsed, and the Zab
+//! engine ([`zab`]) and its wire mapping ([`peer::wire`]) are in, but members do not yet
+//! talk to each other over the network.
 //!
 //! # Layout
 //!
@@ -25,6 +26,8 @@
 //! | [`file_storage`] | checksummed log segments and snapshots on disk, recovery with torn-tail truncation |
 //! | [`core`] | the state machine: connect/request/tick in, frames per connection out |
 //! | [`listener`] | tokio TCP accept loop, one task per connection, bounded output queues |
+//! | [`zab`] | the Zab engine, sans-io: election, discovery, sync, broadcast (one file each) |
+//! | [`peer`] | the quorum and election ports: [`peer::wire`] maps Zab's messages to Apache's packets |
 //! | [`four_letter`] | `ruok`, `srvr`, `stat`, `mntr`, `conf`, `cons`, `wchs`, `envi`, `isro`, … |
 //! | [`config`] | `zoo.cfg` parsing |
 //! | [`server`] | the embeddable [`Server`]: start on `127.0.0.1:0`, fault controls, stop |

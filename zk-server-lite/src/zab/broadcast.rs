@@ -436,6 +436,8 @@ mod tests {
 
     #[test]
     fn a_commit_for_another_txn_than_the_next_pending_one_ends_following() {
+        // Apache exits here; we leave the role. ZOOKEEPER-4712: the log is drained (SyncLog)
+        // before the state is brought up to it and a new election starts.
         let mut zab = serving_follower(2, 1, &[1, 2, 3]);
         zab.step(
             10,

@@ -743,7 +743,7 @@ mod tests {
 
     #[test]
     fn newleader_logs_and_syncs_before_current_epoch_before_the_ack() {
-        // ZOOKEEPER-3911, -4646, -4643, -4685 in one ordering.
+        // ZOOKEEPER-3911, -4646, -4785, -4643, -4685 in one ordering.
         let mut zab = syncing_learner();
         let p3 = proposal(zxid::make(1, 3));
         let p4 = proposal(zxid::make(1, 4));
@@ -932,6 +932,125 @@ mod tests {
                     message: Message::UpToDate
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_commit_after_newleader_for_a_proposal_before_it_applies_at_uptodate() {
+        // ZOOKEEPER-4394: PROPOSAL before NEWLEADER, its COMMIT after NEWLEADER and before
+        // UPTODATE must find the pending txn.
+        let mut zab = syncing_learner();
+        let p3 = proposal(zxid::make(1, 3));
+        from_leader(&mut zab, 4, Message::Proposal(p3.clone()));
+        from_leader(
+            &mut zab,
+            5,
+            Message::NewLeader {
+                zxid: zxid::make(2, 0),
+            },
+        );
+        assert!(from_leader(&mut zab, 6, Message::Commit { zxid: p3.zxid }).is_empty());
+        let actions = from_leader(&mut zab, 7, Message::UpToDate);
+        assert!(actions.contains(&Action::Apply(p3)), "{actions:?}");
+        assert_eq!(zab.state(), PeerState::Following);
+    }
+
+    #[test]
+    fn uptodate_implies_everything_committed_so_far() {
+        // TLA+ protocol-spec issue 3: every commit the leader sent before UPTODATE is applied
+        // when serving starts, not just the last acked one.
+        let mut zab = syncing_learner();
+        let ps: Vec<Proposal> = (3..=5).map(|c| proposal(zxid::make(1, c))).collect();
+        for (i, p) in ps.iter().enumerate() {
+            from_leader(&mut zab, 10 + i as u64, Message::Proposal(p.clone()));
+            from_leader(&mut zab, 20 + i as u64, Message::Commit { zxid: p.zxid });
+        }
+        from_leader(
+            &mut zab,
+            30,
+            Message::NewLeader {
+                zxid: zxid::make(2, 0),
+            },
+        );
+        let actions = from_leader(&mut zab, 31, Message::UpToDate);
+        let applied: Vec<Zxid> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Apply(p) => Some(p.zxid),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(applied, ps.iter().map(|p| p.zxid).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_snapshot_is_durable_before_the_newleader_ack() {
+        // ZOOKEEPER-3642: SNAP state must be on disk before NEWLEADER is acked.
+        let mut zab = learner_of(2, 1, &[1, 2, 3], restored(1, 1, zxid::make(1, 1)));
+        zab.step(1, Event::LeaderConnected);
+        let mut all = zab.step(
+            2,
+            Event::Packet {
+                from: 1,
+                message: Message::LeaderInfo { epoch: 2 },
+            },
+        );
+        all.extend(from_leader(
+            &mut zab,
+            3,
+            Message::Snap {
+                zxid: zxid::make(1, 9),
+                snapshot: Bytes::from_static(b"state"),
+            },
+        ));
+        all.extend(from_leader(
+            &mut zab,
+            4,
+            Message::NewLeader {
+                zxid: zxid::make(2, 0),
+            },
+        ));
+        let snap = all
+            .iter()
+            .position(|a| matches!(a, Action::InstallSnapshot { .. }))
+            .unwrap();
+        let ack = all
+            .iter()
+            .position(|a| {
+                *a == Action::Send {
+                    to: 1,
+                    message: Message::Ack {
+                        zxid: zxid::make(2, 0),
+                    },
+                }
+            })
+            .unwrap();
+        assert!(snap < ack);
+        assert_eq!(zab.last_logged(), zxid::make(1, 9));
+    }
+
+    #[test]
+    fn forwarding_starts_at_the_sync_point_before_the_newleader_ack() {
+        // TLA+ protocol-spec issue 1: a learner that joins while the leader broadcasts gets
+        // every proposal made after its sync point, even before it acks NEWLEADER.
+        let (mut zab, _) = established_leader(1, &[1, 2, 3], &[2]);
+        for message in [
+            Message::FollowerInfo { accepted_epoch: 1 },
+            Message::AckEpoch {
+                current_epoch: 1,
+                last_zxid: zxid::make(1, 3),
+            },
+        ] {
+            zab.step(300, Event::Packet { from: 3, message });
+        }
+        let p = proposal(zab.next_zxid().unwrap());
+        let actions = zab.propose(301, p.clone()).unwrap();
+        assert!(
+            actions.contains(&Action::Send {
+                to: 3,
+                message: Message::Proposal(p)
+            }),
+            "{actions:?}"
         );
     }
 }

@@ -22,6 +22,9 @@ pub enum WireError {
     /// An unknown packet type or server state.
     #[error("{0}")]
     Unknown(#[from] UnknownValue),
+    /// A record that does not decode.
+    #[error("malformed: {0}")]
+    Malformed(#[from] QuorumError),
     /// A packet's data did not decode.
     #[error("bad {packet} data: {source}")]
     Data {

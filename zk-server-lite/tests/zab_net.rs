@@ -94,7 +94,11 @@ async fn start_member(
     let status = Arc::new(Mutex::new(Status::default()));
     let restored = {
         let d = disk.lock().unwrap();
-        let mut state = d.snapshot.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+        let mut state = d
+            .snapshot
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
         state.extend(d.log.iter().cloned());
         status.lock().unwrap().applied = state.clone();
         let last = state.last().map_or(0, |p| p.zxid);
@@ -211,7 +215,13 @@ fn leader_of(members: &BTreeMap<Sid, Member>) -> Option<Sid> {
 }
 
 fn applied(m: &Member) -> Vec<i64> {
-    m.status.lock().unwrap().applied.iter().map(|p| p.zxid).collect()
+    m.status
+        .lock()
+        .unwrap()
+        .applied
+        .iter()
+        .map(|p| p.zxid)
+        .collect()
 }
 
 fn all_serving_with(members: &BTreeMap<Sid, Member>, n: usize) -> bool {
@@ -226,9 +236,21 @@ async fn three_members_elect_broadcast_fail_over_and_catch_up() {
     let mut addrs = BTreeMap::new();
     for id in 1..=3 {
         // Free ports: bind and release (the members bind them again at once).
-        let q = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let e = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        addrs.insert(id, PeerAddrs { quorum: q, election: e });
+        let q = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let e = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        addrs.insert(
+            id,
+            PeerAddrs {
+                quorum: q,
+                election: e,
+            },
+        );
     }
     let mut members = BTreeMap::new();
     for id in 1..=3 {
@@ -241,7 +263,10 @@ async fn three_members_elect_broadcast_fail_over_and_catch_up() {
     .await;
     let leader = leader_of(&members).unwrap();
     for i in 0..20 {
-        members[&leader].proposals.send(Bytes::from(format!("a{i}"))).unwrap();
+        members[&leader]
+            .proposals
+            .send(Bytes::from(format!("a{i}")))
+            .unwrap();
     }
     wait_for("20 txns on every member", || all_serving_with(&members, 20)).await;
 
@@ -249,14 +274,26 @@ async fn three_members_elect_broadcast_fail_over_and_catch_up() {
     let old = members.remove(&leader).unwrap();
     old.task.abort();
     let _ = old.task.await;
-    wait_for("a new leader", || leader_of(&members).is_some_and(|l| l != leader)).await;
+    wait_for("a new leader", || {
+        leader_of(&members).is_some_and(|l| l != leader)
+    })
+    .await;
     let new_leader = leader_of(&members).unwrap();
-    let epochs: Vec<i64> = members.values().map(|m| m.disk.lock().unwrap().current).collect();
+    let epochs: Vec<i64> = members
+        .values()
+        .map(|m| m.disk.lock().unwrap().current)
+        .collect();
     assert!(epochs.iter().all(|e| *e >= 2), "a new epoch: {epochs:?}");
     for i in 0..10 {
-        members[&new_leader].proposals.send(Bytes::from(format!("b{i}"))).unwrap();
+        members[&new_leader]
+            .proposals
+            .send(Bytes::from(format!("b{i}")))
+            .unwrap();
     }
-    wait_for("30 txns on the two members", || all_serving_with(&members, 30)).await;
+    wait_for("30 txns on the two members", || {
+        all_serving_with(&members, 30)
+    })
+    .await;
 
     // The old leader restarts from its disk and catches up.
     let restarted = start_member(leader, &addrs, old.disk.clone(), epoch0).await;
@@ -273,14 +310,26 @@ async fn three_members_elect_broadcast_fail_over_and_catch_up() {
             let d = m.disk.lock().unwrap();
             eprintln!(
                 "#{id}: {:?} serving={} applied={} log={} epochs={}/{}",
-                s.state, s.serving, s.applied.len(), d.log.len(), d.accepted, d.current
+                s.state,
+                s.serving,
+                s.applied.len(),
+                d.log.len(),
+                d.accepted,
+                d.current
             );
         }
         panic!("the old leader did not catch up");
     }
-    assert_eq!(leader_of(&members), Some(new_leader), "it joined without taking over");
+    assert_eq!(
+        leader_of(&members),
+        Some(new_leader),
+        "it joined without taking over"
+    );
     let last = applied(&members[&leader]).last().copied().unwrap();
-    assert_eq!(zxid::epoch(last), members[&new_leader].disk.lock().unwrap().current);
+    assert_eq!(
+        zxid::epoch(last),
+        members[&new_leader].disk.lock().unwrap().current
+    );
     for m in members.values() {
         m.task.abort();
     }

@@ -70,13 +70,36 @@ enum Command {
 }
 
 enum Internal {
-    ElectionUp { sid: Sid, stream: TcpStream, leftover: BytesMut },
-    ElectionDown { sid: Sid, generation: u64 },
-    DialDone { sid: Sid },
-    DialBack { sid: Sid },
-    LeaderUp { leader: Sid, stream: TcpStream, attempt: u64 },
-    LearnerUp { sid: Sid, message: Message, writer: OwnedWriteHalf, reader: Reader },
-    QuorumDown { sid: Sid, generation: u64 },
+    ElectionUp {
+        sid: Sid,
+        stream: TcpStream,
+        leftover: BytesMut,
+    },
+    ElectionDown {
+        sid: Sid,
+        generation: u64,
+    },
+    DialDone {
+        sid: Sid,
+    },
+    DialBack {
+        sid: Sid,
+    },
+    LeaderUp {
+        leader: Sid,
+        stream: TcpStream,
+        attempt: u64,
+    },
+    LearnerUp {
+        sid: Sid,
+        message: Message,
+        writer: OwnedWriteHalf,
+        reader: Reader,
+    },
+    QuorumDown {
+        sid: Sid,
+        generation: u64,
+    },
 }
 
 /// The running socket layer of one member. Dropping it closes every connection.
@@ -262,7 +285,11 @@ impl Manager {
                             tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
                         {
                             let _ = stream.set_nodelay(true);
-                            let _ = itx.send(Internal::LeaderUp { leader, stream, attempt });
+                            let _ = itx.send(Internal::LeaderUp {
+                                leader,
+                                stream,
+                                attempt,
+                            });
                             return;
                         }
                         tokio::time::sleep(CONNECT_RETRY).await;
@@ -377,11 +404,22 @@ impl Manager {
                     if let Some(frame) = self.pending.remove(&sid) {
                         let _ = tx.send(frame);
                     }
-                    self.elections.insert(sid, Conn { generation, tx, reader });
+                    self.elections.insert(
+                        sid,
+                        Conn {
+                            generation,
+                            tx,
+                            reader,
+                        },
+                    );
                 }
             }
             Internal::ElectionDown { sid, generation } => {
-                if self.elections.get(&sid).is_some_and(|c| c.generation == generation) {
+                if self
+                    .elections
+                    .get(&sid)
+                    .is_some_and(|c| c.generation == generation)
+                {
                     self.elections.remove(&sid);
                 }
             }
@@ -415,7 +453,10 @@ impl Manager {
                     while let Ok(Some((packet, snapshot))) = r.next(Sender::Leader).await {
                         match wire::decode(&packet, Sender::Leader, snapshot) {
                             Ok(message) => {
-                                let _ = events.send(Event::Packet { from: leader, message });
+                                let _ = events.send(Event::Packet {
+                                    from: leader,
+                                    message,
+                                });
                             }
                             Err(e) => {
                                 tracing::warn!(leader, error = %e, "bad packet from the leader");
@@ -423,9 +464,19 @@ impl Manager {
                             }
                         }
                     }
-                    let _ = itx2.send(Internal::QuorumDown { sid: leader, generation });
+                    let _ = itx2.send(Internal::QuorumDown {
+                        sid: leader,
+                        generation,
+                    });
                 });
-                self.leader = Some((leader, Some(Conn { generation, tx, reader })));
+                self.leader = Some((
+                    leader,
+                    Some(Conn {
+                        generation,
+                        tx,
+                        reader,
+                    }),
+                ));
                 let _ = self.events.send(Event::LeaderConnected);
             }
             Internal::LearnerUp {
@@ -461,7 +512,14 @@ impl Manager {
                     }
                     let _ = itx2.send(Internal::QuorumDown { sid, generation });
                 });
-                self.learners.insert(sid, Conn { generation, tx, reader });
+                self.learners.insert(
+                    sid,
+                    Conn {
+                        generation,
+                        tx,
+                        reader,
+                    },
+                );
             }
             Internal::QuorumDown { sid, generation } => {
                 let lost_leader = matches!(&self.leader, Some((l, Some(c))) if *l == sid && c.generation == generation);
@@ -469,7 +527,11 @@ impl Manager {
                     self.leader = None;
                     let _ = self.events.send(Event::PeerLost { sid });
                 }
-                if self.learners.get(&sid).is_some_and(|c| c.generation == generation) {
+                if self
+                    .learners
+                    .get(&sid)
+                    .is_some_and(|c| c.generation == generation)
+                {
                     self.learners.remove(&sid);
                     let _ = self.events.send(Event::PeerLost { sid });
                 }
@@ -587,7 +649,10 @@ impl Reader {
             }
             let len = usize::try_from((&self.buf[..4]).get_i32()).unwrap_or(usize::MAX);
             if len > MAX_SNAPSHOT {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "snapshot too large"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "snapshot too large",
+                ));
             }
             while self.buf.len() < 4 + len {
                 if !self.fill().await? {
@@ -612,7 +677,10 @@ async fn accept_learner(stream: TcpStream, itx: mpsc::UnboundedSender<Internal>)
         return;
     };
     let ty = packet.packet_type().ok();
-    if !matches!(ty, Some(PacketType::FollowerInfo | PacketType::ObserverInfo)) {
+    if !matches!(
+        ty,
+        Some(PacketType::FollowerInfo | PacketType::ObserverInfo)
+    ) {
         tracing::warn!(packet = ?ty, "a learner's first packet must be FOLLOWERINFO or OBSERVERINFO");
         return;
     }

@@ -62,7 +62,9 @@ pub enum Action {
     Append(Proposal),
     /// Make every appended txn durable now.
     SyncLog,
-    /// Durably drop every logged txn after `zxid` and reload the state from storage.
+    /// Durably drop every logged txn after `zxid` and reload the state from storage. When
+    /// the storage cannot (a snapshot newer than `zxid`), it changes nothing and reports
+    /// [`Event::TruncateRefused`](super::Event::TruncateRefused) before the next event.
     Truncate(Zxid),
     /// Replace the state with a snapshot received from the leader and store it durably.
     InstallSnapshot {

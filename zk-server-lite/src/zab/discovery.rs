@@ -55,6 +55,8 @@ pub(super) struct LearnerHandle {
 /// The leader's state.
 #[derive(Debug)]
 pub(super) struct Leader {
+    /// (currentEpoch, last zxid) when it was elected: Apache's `leaderStateSummary`.
+    summary: (Epoch, Zxid),
     pub(super) epoch: Epoch,
     pub(super) epoch_fixed: bool,
     /// Voters (the leader included) that reported their acceptedEpoch.
@@ -129,6 +131,7 @@ impl Zab {
         let me = self.cfg.myid;
         let last = self.log.last_appended;
         let mut leader = Leader {
+            summary: (self.current_epoch, self.log.last_durable),
             // Apache's getEpochToPropose starts from the leader's own acceptedEpoch.
             epoch: self.accepted_epoch + 1,
             epoch_fixed: false,
@@ -310,10 +313,13 @@ impl Zab {
     }
 
     fn on_ack_epoch(&mut self, from: Sid, current_epoch: Epoch, last_zxid: Zxid) {
-        let mine = (self.current_epoch, self.log.last_durable);
         let State::Leading(l) = &mut self.state else {
             return;
         };
+        // Compared with the leader's state when elected, and only until a quorum promised
+        // (Apache's waitForEpochAck returns at once after that).
+        let mine = l.summary;
+        let checked = !l.epoch_acked;
         let Some(h) = l.learners.get_mut(&from) else {
             return;
         };
@@ -321,7 +327,7 @@ impl Zab {
             self.drop_learner(from, "ACKEPOCH out of order");
             return;
         }
-        if current_epoch != -1 && (current_epoch, last_zxid) > mine {
+        if checked && current_epoch != -1 && (current_epoch, last_zxid) > mine {
             // waitForEpochAck: "Follower is ahead of the leader".
             tracing::warn!(
                 from,
@@ -620,6 +626,52 @@ mod tests {
             !actions
                 .iter()
                 .any(|a| matches!(a, Action::SaveAcceptedEpoch(_)))
+        );
+    }
+
+    #[test]
+    fn after_the_epoch_quorum_a_late_learner_is_not_compared_with_the_new_epoch() {
+        // Apache compares ACKEPOCH with the leader's state when elected (leaderStateSummary)
+        // and only until a quorum promised; comparing with the new currentEpoch let a
+        // learner holding an unestablished epoch's history in (simulator, seed 12271).
+        let mut zab = leader_of(1, &[1, 2, 3], restored(1, 1, zxid::make(1, 3)));
+        for message in [
+            Message::FollowerInfo { accepted_epoch: 1 },
+            Message::AckEpoch {
+                current_epoch: 1,
+                last_zxid: zxid::make(1, 3),
+            },
+        ] {
+            zab.step(1, Event::Packet { from: 2, message });
+        }
+        assert_eq!(zab.current_epoch(), 2);
+        zab.step(
+            2,
+            Event::Packet {
+                from: 3,
+                message: Message::FollowerInfo { accepted_epoch: 2 },
+            },
+        );
+        // 3 acked an epoch-2 NEWLEADER of a leader that never got a quorum: it is synced
+        // (TRUNC), not compared with this leader's new currentEpoch.
+        let actions = zab.step(
+            3,
+            Event::Packet {
+                from: 3,
+                message: Message::AckEpoch {
+                    current_epoch: 2,
+                    last_zxid: zxid::make(1, 5),
+                },
+            },
+        );
+        assert_eq!(
+            actions[0],
+            Action::Send {
+                to: 3,
+                message: Message::Trunc {
+                    zxid: zxid::make(1, 3)
+                }
+            }
         );
     }
 }

@@ -41,4 +41,12 @@ pub enum Event {
         /// The last durable zxid.
         zxid: Zxid,
     },
+    /// The storage could not run `Action::Truncate` (a snapshot newer than the target:
+    /// a snapshot cannot be cut) and kept everything; `last_zxid` is what it holds. The
+    /// learner leaves the leader and elects again; it rejoins by SNAP once the leader's
+    /// history has moved past it.
+    TruncateRefused {
+        /// The last zxid the storage holds.
+        last_zxid: Zxid,
+    },
 }

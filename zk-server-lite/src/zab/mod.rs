@@ -371,6 +371,13 @@ impl Zab {
             },
             Event::PeerLost { sid } => self.on_peer_lost(sid),
             Event::Logged { zxid } => self.on_logged(zxid),
+            Event::TruncateRefused { last_zxid } => {
+                self.log.reset(last_zxid);
+                self.applied = last_zxid;
+                if matches!(self.state, State::Learning(_)) {
+                    self.give_up("the storage cannot truncate below its snapshot");
+                }
+            }
         }
         std::mem::take(&mut self.out)
     }

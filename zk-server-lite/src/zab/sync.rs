@@ -1053,4 +1053,33 @@ mod tests {
             "{actions:?}"
         );
     }
+
+    #[test]
+    fn a_refused_truncate_keeps_the_state_and_leaves_the_leader() {
+        let mut zab = learner_of(2, 1, &[1, 2, 3], restored(1, 1, zxid::make(1, 9)));
+        zab.step(1, Event::LeaderConnected);
+        zab.step(
+            2,
+            Event::Packet {
+                from: 1,
+                message: Message::LeaderInfo { epoch: 2 },
+            },
+        );
+        from_leader(
+            &mut zab,
+            3,
+            Message::Trunc {
+                zxid: zxid::make(1, 4),
+            },
+        );
+        let actions = zab.step(
+            4,
+            Event::TruncateRefused {
+                last_zxid: zxid::make(1, 9),
+            },
+        );
+        assert_eq!(zab.state(), PeerState::Looking);
+        assert_eq!(zab.last_logged(), zxid::make(1, 9));
+        assert!(actions.contains(&Action::Disconnect { sid: 1 }));
+    }
 }

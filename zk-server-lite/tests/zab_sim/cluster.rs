@@ -810,11 +810,19 @@ impl Cluster {
                 let node = self.nodes.get_mut(&id).expect("node");
                 node.unsynced.clear();
                 if node.disk.snapshot.as_ref().is_some_and(|(s, _)| *s > z) {
-                    let msg = format!(
-                        "#{id} told to truncate below its snapshot to {}",
+                    // A snapshot cannot be cut: refuse, keep everything, tell the engine.
+                    let last = node.disk.last_zxid();
+                    let actions = node
+                        .zab
+                        .as_mut()
+                        .map(|zab| zab.step(self.now, Event::TruncateRefused { last_zxid: last }));
+                    self.log(format!(
+                        "#{id} cannot TRUNC to {} below its snapshot",
                         zxid::hex(z)
-                    );
-                    self.checker.fail(msg, self.now);
+                    ));
+                    if let Some(actions) = actions {
+                        self.run_actions(id, actions);
+                    }
                     return;
                 }
                 node.disk.log.retain(|p| p.zxid <= z);

@@ -156,7 +156,7 @@ pub(crate) struct Stats {
     pub(crate) elections_decided: u64,
 }
 
-const TRACE_LINES: usize = 400;
+const TRACE_LINES: usize = 4000;
 
 impl Cluster {
     pub(crate) fn new(schedule: Schedule) -> Cluster {
@@ -587,6 +587,17 @@ impl Cluster {
             }
             Payload::Write => return,
         };
+        if std::env::var_os("ZAB_SIM_VERBOSE").is_some() {
+            let what = match &event {
+                Event::Packet { from, message } => format!("{} from #{from}", message.name()),
+                Event::PeerLost { sid } => format!("lost #{sid}"),
+                Event::Notification { from, notification } => {
+                    format!("notification from #{from} {notification:?}")
+                }
+                other => format!("{other:?}"),
+            };
+            self.log(format!("#{to} <- {what}"));
+        }
         let node = self.nodes.get_mut(&to).expect("node");
         let Some(zab) = node.zab.as_mut() else {
             return;

@@ -134,6 +134,7 @@ async fn our_member_follows_an_apache_leader_and_counts_in_its_quorum() {
     let ours = zab_member::start_member(
         1,
         &addrs,
+        &[],
         &config_text,
         Arc::new(Mutex::new(zab_member::Disk::default())),
         Instant::now(),

@@ -52,34 +52,93 @@ fn all_serving_with(members: &BTreeMap<Sid, Member>, n: usize) -> bool {
         && states.iter().all(|s| s.len() == n && *s == states[0])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_members_elect_broadcast_fail_over_and_catch_up() {
-    let epoch0 = Instant::now();
+fn addresses(n: Sid) -> BTreeMap<Sid, PeerAddrs> {
     let mut addrs = BTreeMap::new();
-    for id in 1..=3 {
+    for id in 1..=n {
         // Free ports: bind and release (the members bind them again at once).
-        let q = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let e = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        };
         addrs.insert(
             id,
             PeerAddrs {
-                quorum: q,
-                election: e,
+                quorum: port(),
+                election: port(),
             },
         );
     }
+    addrs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_voters_and_an_observer_survive_two_losses() {
+    let epoch0 = Instant::now();
+    let addrs = addresses(6);
+    let mut members = BTreeMap::new();
+    for id in 1..=6 {
+        let disk = Arc::new(Mutex::new(Disk::default()));
+        members.insert(
+            id,
+            start_member(id, &addrs, &[6], "version=0", disk, epoch0).await,
+        );
+    }
+    wait_for("a leader and everyone serving", || {
+        leader_of(&members).is_some() && members.values().all(|m| m.status.lock().unwrap().serving)
+    })
+    .await;
+    assert_eq!(
+        members[&6].status.lock().unwrap().state,
+        Some(PeerState::Observing)
+    );
+    let leader = leader_of(&members).unwrap();
+    for i in 0..10 {
+        members[&leader]
+            .proposals
+            .send(Bytes::from(format!("a{i}")))
+            .unwrap();
+    }
+    wait_for("10 txns everywhere, the observer included", || {
+        all_serving_with(&members, 10)
+    })
+    .await;
+    // Two voters go (the leader among them): three of five still form a quorum.
+    let other = if leader == 1 { 2 } else { 1 };
+    for id in [leader, other] {
+        let m = members.remove(&id).unwrap();
+        m.task.abort();
+        let _ = m.task.await;
+    }
+    wait_for("a new leader", || leader_of(&members).is_some()).await;
+    let new_leader = leader_of(&members).unwrap();
+    assert_ne!(new_leader, 6, "an observer never leads");
+    for i in 0..10 {
+        members[&new_leader]
+            .proposals
+            .send(Bytes::from(format!("b{i}")))
+            .unwrap();
+    }
+    wait_for("20 txns on the survivors and the observer", || {
+        all_serving_with(&members, 20)
+    })
+    .await;
+    for m in members.values() {
+        m.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_elect_broadcast_fail_over_and_catch_up() {
+    let epoch0 = Instant::now();
+    let addrs = addresses(3);
     let mut members = BTreeMap::new();
     for id in 1..=3 {
         let disk = Arc::new(Mutex::new(Disk::default()));
         members.insert(
             id,
-            start_member(id, &addrs, "version=0", disk, epoch0).await,
+            start_member(id, &addrs, &[], "version=0", disk, epoch0).await,
         );
     }
     wait_for("a leader and everyone serving", || {
@@ -121,7 +180,7 @@ async fn three_members_elect_broadcast_fail_over_and_catch_up() {
     .await;
 
     // The old leader restarts from its disk and catches up.
-    let restarted = start_member(leader, &addrs, "version=0", old.disk.clone(), epoch0).await;
+    let restarted = start_member(leader, &addrs, &[], "version=0", old.disk.clone(), epoch0).await;
     members.insert(leader, restarted);
     let ok = tokio::time::timeout(Duration::from_secs(60), async {
         while !all_serving_with(&members, 30) {

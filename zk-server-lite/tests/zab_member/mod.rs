@@ -60,10 +60,12 @@ fn decode(mut b: Bytes) -> Vec<Proposal> {
     out
 }
 
-/// Starts member `id`; `config` is the configuration text it announces (Apache parses it).
+/// Starts member `id` of `addrs` (those in `observers` observe); `config` is the
+/// configuration text it announces (Apache parses it).
 pub async fn start_member(
     id: Sid,
     addrs: &BTreeMap<Sid, PeerAddrs>,
+    observers: &[Sid],
     config: &str,
     disk: Arc<Mutex<Disk>>,
     epoch0: Instant,
@@ -85,7 +87,8 @@ pub async fn start_member(
         quorum,
         etx.clone(),
     );
-    let mut cfg = ZabConfig::new(id, addrs.keys().copied());
+    let mut cfg = ZabConfig::new(id, addrs.keys().copied().filter(|s| !observers.contains(s)));
+    cfg.observers = observers.iter().copied().collect();
     cfg.tick_ms = 100;
     cfg.init_limit = 20;
     cfg.sync_limit = 10;

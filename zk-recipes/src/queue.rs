@@ -3,6 +3,10 @@
 //!
 //! # Layout
 //!
+//! * The queue node (and the lock path) are **persistent** nodes with container ancestors,
+//!   as Curator's `start()` creates them ([`DistributedQueue::start`]; puts and takes create
+//!   them the same way when missing). A container would be removed by the server once the
+//!   queue runs empty, and a Curator consumer watching it would then never see new items.
 //! * An item is a persistent sequential child of the queue node named `queue-<seq>`
 //!   (Curator's `QUEUE_ITEM_NAME`). Its data is Curator's `ItemSerializer` envelope
 //!   ([`encode_items`]): a 4-byte version `0x00010001`, then per payload `0x01`, a 4-byte
@@ -185,6 +189,30 @@ impl DistributedQueue {
         &self.path
     }
 
+    /// Sets the queue up as Curator's `DistributedQueue.start()` does: creates the queue node
+    /// (and the lock path, if any) as **persistent** nodes, missing ancestors as containers.
+    /// Optional (puts and takes create what is missing), but a queue set up this way never
+    /// disappears when it runs empty, so Curator consumers that watch it keep working.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+    /// let queue = zk_recipes::DistributedQueue::new(&client, "/app/jobs")?;
+    /// queue.start().await?;
+    /// assert!(client.exists("/app/jobs").await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// ZooKeeper errors (retryable ones were retried a few times first).
+    pub async fn start(&self) -> Result<()> {
+        paths::ensure_persistent(&self.client, &self.path).await?;
+        if let Some(lock_path) = &self.lock_path {
+            paths::ensure_persistent(&self.client, lock_path).await?;
+        }
+        Ok(())
+    }
+
     /// Adds an item; returns its node's path.
     ///
     /// # Errors
@@ -220,7 +248,7 @@ impl DistributedQueue {
                     return Ok(path);
                 }
                 Err(zk_client::Error::NoNode) if attempt < 5 => {
-                    paths::ensure_path(&self.client, &self.path).await?;
+                    paths::ensure_persistent(&self.client, &self.path).await?;
                 }
                 Err(e) if e.is_retryable() && !e.outcome_unknown() && attempt < 10 => {
                     tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
@@ -363,7 +391,7 @@ impl DistributedQueue {
         let Some(lock_dir) = self.lock_path.clone() else {
             return Err(Error::InvalidState("leased takes need a queue lock path"));
         };
-        paths::ensure_path(&self.client, &lock_dir).await?;
+        paths::ensure_persistent(&self.client, &lock_dir).await?;
         loop {
             // Watch both directories before looking, so that nothing that happens after
             // the look goes unnoticed: a new item, or a lock that vanished.
@@ -455,7 +483,9 @@ impl DistributedQueue {
         for _ in 0..5 {
             match paths::retrying(|| self.client.get_children_watch(path)).await {
                 Ok((children, _, watcher)) => return Ok((children, watcher)),
-                Err(zk_client::Error::NoNode) => paths::ensure_path(&self.client, path).await?,
+                Err(zk_client::Error::NoNode) => {
+                    paths::ensure_persistent(&self.client, path).await?
+                }
                 Err(e) => return Err(e.into()),
             }
         }

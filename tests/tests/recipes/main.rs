@@ -24,6 +24,7 @@ mod curator;
 mod double_barrier;
 mod ensemble;
 mod group;
+mod jvm;
 mod leader_latch;
 mod lock;
 mod protected;

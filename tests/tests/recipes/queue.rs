@@ -13,6 +13,7 @@ use zk_testkit::FaultProxy;
 
 use zk_testkit::ServerKind;
 
+use crate::jvm::{Participant, compiled, java_ready};
 use crate::{connect, connect_with, start, within};
 
 for_each_server!(
@@ -21,6 +22,7 @@ for_each_server!(
     producers_and_consumers_exactly_once,
     expired_consumer_loses_no_item,
     curator_java_and_rust_share_a_queue,
+    curator_consumer_keeps_receiving_after_our_queue_runs_empty,
 );
 
 async fn start_lite() -> zk_server_lite::Server {
@@ -269,67 +271,12 @@ async fn expired_consumer_loses_no_item_on_server_lite() {
     .await;
 }
 
-/// Curator's jars and a JDK, or `None` (the test is skipped, or fails when
-/// `ZK_REQUIRE_FOREIGN_CLIENTS` is set, as in the other Curator tests).
-fn curator_classpath() -> Option<String> {
-    let jars = [
-        "curator-recipes.jar",
-        "curator-framework.jar",
-        "curator-client.jar",
-        "zookeeper.jar",
-        "zookeeper-jute.jar",
-        "guava.jar",
-        "slf4j-api.jar",
-        "slf4j-nop.jar",
-    ]
-    .map(|j| format!("/usr/share/java/{j}"));
-    let have_jdk = ["javac", "java"].iter().all(|c| {
-        std::process::Command::new(c)
-            .arg("-version")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok()
-    });
-    if have_jdk && jars.iter().all(|j| std::path::Path::new(j).exists()) {
-        return Some(jars.join(":"));
-    }
-    let message = "Curator queue test: no JDK or Curator jars";
-    assert!(
-        std::env::var_os("ZK_REQUIRE_FOREIGN_CLIENTS").is_none(),
-        "{message}"
-    );
-    eprintln!("SKIPPED: {message}");
-    None
-}
-
 /// Runs the Java queue participant to completion; returns its stdout lines.
-async fn java_queue(classes: &std::path::Path, jars: &str, args: &[&str]) -> Vec<String> {
-    let mut command = std::process::Command::new("java");
-    command
-        .args([
-            "-Xmx128m",
-            "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1",
-            "-cp",
-        ])
-        .arg(format!("{}:{jars}", classes.display()))
-        .arg("CuratorQueueParticipant")
-        .args(args)
-        .stderr(std::process::Stdio::inherit());
-    let output = within(
-        "the Java queue participant",
-        tokio::task::spawn_blocking(move || command.output()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert!(output.status.success(), "{:?}: {lines:?}", output.status);
-    assert_eq!(lines.last().map(String::as_str), Some("DONE"), "{lines:?}");
+async fn java_queue(classes: &std::path::Path, args: &[&str]) -> Vec<String> {
+    let mut java = Participant::spawn(classes, "CuratorQueueParticipant", args);
+    java.expect("DONE").await;
+    let lines = java.seen().to_vec();
+    java.finish().await;
     lines
 }
 
@@ -337,19 +284,10 @@ async fn java_queue(classes: &std::path::Path, jars: &str, args: &[&str]) -> Vec
 /// puts (plain and priority) come out of our queues in order, and items we put (one by one
 /// and several in one node) are consumed by a Curator consumer in lockPath mode.
 async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
-    let Some(jars) = curator_classpath() else {
+    if !java_ready() {
         return;
-    };
-    let classes = tempfile::tempdir().unwrap();
-    let source = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/recipes/java/CuratorQueueParticipant.java");
-    let status = std::process::Command::new("javac")
-        .args(["-nowarn", "-cp", &jars, "-d"])
-        .arg(classes.path())
-        .arg(source)
-        .status()
-        .unwrap();
-    assert!(status.success(), "javac failed");
+    }
+    let classes = compiled().await;
 
     let server = start(kind).await;
     let cs = server.connect_string();
@@ -357,12 +295,7 @@ async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
     let (path, locks) = ("/queues/shared", "/queues/shared-locks");
 
     // Java puts, we take (lease mode), in order.
-    java_queue(
-        classes.path(),
-        &jars,
-        &[&cs, "produce", path, "j0", "j1", "j2"],
-    )
-    .await;
+    java_queue(&classes, &[&cs, "produce", path, "j0", "j1", "j2"]).await;
     let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
     for want in ["j0", "j1", "j2"] {
         let item = within("a Java item", queue.take_leased()).await.unwrap();
@@ -374,7 +307,7 @@ async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
     queue.put(b"r0").await.unwrap();
     queue.put_multi(&[b"r1", b"r2"]).await.unwrap();
     queue.put(b"r3").await.unwrap();
-    let lines = java_queue(classes.path(), &jars, &[&cs, "consume", path, locks, "4"]).await;
+    let lines = java_queue(&classes, &[&cs, "consume", path, locks, "4"]).await;
     let got: Vec<&str> = lines
         .iter()
         .filter_map(|l| l.strip_prefix("GOT "))
@@ -385,8 +318,7 @@ async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
     // Java's priority queue, our priority order.
     let prio = "/queues/shared-prio";
     java_queue(
-        classes.path(),
-        &jars,
+        &classes,
         &[
             &cs,
             "produce-priority",
@@ -405,4 +337,115 @@ async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
             .unwrap();
         assert_eq!(data, want.as_bytes());
     }
+}
+
+/// A server of `kind` that reaps empty containers every 100 ms (the default is every
+/// minute), and its connect string. The first value keeps it running.
+async fn start_reaping(kind: ServerKind) -> (Box<dyn std::any::Any + Send>, String) {
+    zk_testkit::init_tracing();
+    match kind {
+        ServerKind::Apache => {
+            let config = zk_testkit::ApacheConfig::new()
+                .java_property("znode.container.checkIntervalMs", "100");
+            let server = zk_testkit::ApacheServer::start_with(config).await.unwrap();
+            let cs = server.connect_string();
+            (Box::new(server), cs)
+        }
+        ServerKind::Lite => {
+            let server = zk_server_lite::Server::builder()
+                .container_reaping(100, 0)
+                .start()
+                .await
+                .unwrap();
+            let cs = server.connect_string();
+            (Box::new(server), cs)
+        }
+    }
+}
+
+/// Waits until the server has run a container-reaping pass that started after this call:
+/// a fresh container, used and emptied, disappears.
+async fn await_reaping_pass(client: &zk_client::Client, probe: &str) {
+    zk_recipes::paths::ensure_path(client, probe).await.unwrap();
+    let child = format!("{probe}/child");
+    client
+        .create(
+            &child,
+            b"",
+            &zk_client::CreateOptions::new(zk_client::CreateMode::Persistent),
+        )
+        .await
+        .unwrap();
+    client.delete(&child, None).await.unwrap();
+    zk_testkit::wait_until(crate::WAIT, "the server to reap an empty container", || {
+        let client = client.clone();
+        let probe = probe.to_owned();
+        async move { client.exists(&probe).await.unwrap().is_none() }
+    })
+    .await;
+}
+
+/// Issue 13's queue bug: our queue node was a container, so once the queue ran empty the
+/// server removed it and a Curator consumer (which watches the queue node) never saw another
+/// item. Now the node is persistent as Curator makes it: a Curator consumer takes items we
+/// put, the queue stays empty past a reaping pass, and it still takes what we put next.
+async fn curator_consumer_keeps_receiving_after_our_queue_runs_empty(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let classes = compiled().await;
+    let (_server, cs) = start_reaping(kind).await;
+    let client = connect(&cs).await;
+    let (path, locks) = ("/queues/reaped/q", "/queues/reaped/q-locks");
+    let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
+    // We create the queue node (as a put would), before Curator's start() sees it.
+    queue.put(b"r0").await.unwrap();
+    queue.put(b"r1").await.unwrap();
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorQueueParticipant",
+        &[&cs, "consume", path, locks, "4"],
+    );
+    assert_eq!(java.expect("GOT ").await, "r0");
+    assert_eq!(java.expect("GOT ").await, "r1");
+    zk_testkit::wait_until(crate::WAIT, "Curator to finish the first items", || {
+        let queue = queue.clone();
+        async move { queue.items().await.unwrap().is_empty() }
+    })
+    .await;
+
+    await_reaping_pass(&client, "/queues/reaped/probe").await;
+    assert!(
+        client.exists(path).await.unwrap().is_some(),
+        "the empty queue node was reaped"
+    );
+    assert!(client.exists(locks).await.unwrap().is_some());
+
+    queue.put(b"r2").await.unwrap();
+    queue.put(b"r3").await.unwrap();
+    assert_eq!(java.expect("GOT ").await, "r2");
+    assert_eq!(java.expect("GOT ").await, "r3");
+    java.expect("DONE").await;
+    java.finish().await;
+}
+
+/// `start()` makes the queue and lock nodes persistent, with container parents, as
+/// Curator's `DistributedQueue.start()` does: neither goes away when empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_queue_nodes_survive_reaping_on_server_lite() {
+    let (_server, cs) = start_reaping(ServerKind::Lite).await;
+    let client = connect(&cs).await;
+    let queue = DistributedQueue::with_lock_path(&client, "/app/q", "/app/q-locks").unwrap();
+    queue.start().await.unwrap();
+    queue.put(b"x").await.unwrap();
+    let item = queue.take_leased().await.unwrap();
+    item.complete().await.unwrap();
+    await_reaping_pass(&client, "/probe").await;
+    assert!(client.exists("/app/q").await.unwrap().is_some());
+    assert!(client.exists("/app/q-locks").await.unwrap().is_some());
+    // The parent is a container, as Curator's: it goes once the queue is deleted.
+    client.delete("/app/q", None).await.unwrap();
+    client.delete("/app/q-locks", None).await.unwrap();
+    await_reaping_pass(&client, "/probe").await;
+    assert!(client.exists("/app").await.unwrap().is_none());
 }

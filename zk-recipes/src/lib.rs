@@ -30,6 +30,7 @@
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
 //! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
 //! | [`barrier`] | [`Barrier`] (Curator's `DistributedBarrier`) |
+//! | [`discovery`] | [`ServiceDiscovery`](discovery::ServiceDiscovery), [`ServiceCache`](discovery::ServiceCache), [`ServiceProvider`](discovery::ServiceProvider) (Curator's `curator-x-discovery`) |
 //! | [`double_barrier`] | [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`) |
 //! | [`queue`] | [`DistributedQueue`], [`DistributedPriorityQueue`], [`LeasedItem`] (Curator's queues, `lockPath` mode) |
 //! | [`node_cache`] | [`NodeCache`] (one node's data and stat, on a persistent watch) |
@@ -64,6 +65,7 @@
 
 pub mod atomic_long;
 pub mod barrier;
+pub mod discovery;
 pub mod double_barrier;
 pub mod error;
 pub mod group;

@@ -21,6 +21,7 @@ extern crate zk_testkit;
 mod atomic_long;
 mod cache;
 mod curator;
+mod discovery;
 mod double_barrier;
 mod ensemble;
 mod group;

@@ -276,7 +276,7 @@ impl LeaderLatch {
 
     /// The participants, leader first, with their ids.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
-        participants(&self.client, &self.path).await
+        participants(&self.client, &self.path, LATCH_NAME).await
     }
 
     /// The current leader, if any.
@@ -332,13 +332,18 @@ impl LeadershipChanges {
 }
 
 /// The participants of the election at `path`, leader first.
-async fn participants(client: &Client, path: &str) -> Result<Vec<Participant>> {
+/// The participants under `path` in Curator's order for `lock_name`, with their ids.
+pub(crate) async fn participants(
+    client: &Client,
+    path: &str,
+    lock_name: &str,
+) -> Result<Vec<Participant>> {
     let mut children = match paths::retrying(|| client.get_children(path)).await {
         Ok(children) => children,
         Err(zk_client::Error::NoNode) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    paths::sort_children(&mut children, LATCH_NAME);
+    paths::sort_children(&mut children, lock_name);
     let mut out = Vec::with_capacity(children.len());
     for node in children {
         let node_path = paths::join(path, &node);

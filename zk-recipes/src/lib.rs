@@ -26,6 +26,7 @@
 //! | [`rw_lock`] | [`ReadWriteLock`] (Curator's `InterProcessReadWriteLock`) |
 //! | [`semaphore`] | [`Semaphore`], [`Lease`] (Curator's `InterProcessSemaphoreV2`) |
 //! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
+//! | [`leader_selector`] | [`LeaderSelector`] (Curator's `LeaderSelector`: work that runs while leading) |
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
 //! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
@@ -37,9 +38,6 @@
 //! | [`tree_cache`] | [`TreeCache`] (a subtree mirror, on a persistent recursive watch) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
 //! | [`error`] | [`Error`] |
-//!
-//! Not there yet: Curator's `LeaderSelector` node layout (use
-//! [`LeaderLatch::run_while_leader`] for "run while leader").
 //!
 //! The integration tests (`cargo test -p zk-testkit --test recipes`) run every recipe against
 //! Apache ZooKeeper 3.8, and Curator 5.4 Java participants beside ours on the same paths.
@@ -70,6 +68,7 @@ pub mod double_barrier;
 pub mod error;
 pub mod group;
 pub mod leader_latch;
+pub mod leader_selector;
 pub mod lock;
 pub mod node_cache;
 pub mod paths;
@@ -86,6 +85,7 @@ pub use double_barrier::DoubleBarrier;
 pub use error::{Error, Result};
 pub use group::{GroupMember, MemberChanges, Members};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
+pub use leader_selector::{LeaderSelector, RunningSelector};
 pub use lock::{FencingToken, LockGuard, Mutex};
 pub use node_cache::{NodeCache, NodeChanges, NodeData};
 pub use policy::{ErrorPolicy, LossReason};

@@ -31,6 +31,7 @@ mod lock;
 mod protected;
 mod queue;
 mod rw_lock;
+mod selector;
 mod semaphore;
 mod shared_count;
 

@@ -5,10 +5,10 @@
 #[non_exhaustive]
 pub enum Error {
     /// A ZooKeeper operation failed; see [`zk_client::Error`] and its classifiers
-    /// ([`is_session_terminal`](zk_client::Error::is_session_terminal) means a new client is
-    /// needed).
+    /// ([`is_retryable`](zk_client::Error::is_retryable)). Errors that end the session are
+    /// reported as [`Error::SessionLost`] instead.
     #[error(transparent)]
-    Client(#[from] zk_client::Error),
+    Client(zk_client::Error),
     /// A recipe path was rejected (it must be absolute, without a trailing `/`).
     #[error("invalid recipe path {0:?}")]
     InvalidPath(String),
@@ -34,6 +34,15 @@ pub enum Error {
     /// new `Client` (and recipe) to take part again.
     #[error("the ZooKeeper session is lost ({0}); build a new Client to take part again")]
     SessionLost(zk_client::Error),
+}
+
+impl From<zk_client::Error> for Error {
+    /// [`Error::SessionLost`] for an error that ends the session
+    /// ([`is_session_terminal`](zk_client::Error::is_session_terminal)), else
+    /// [`Error::Client`].
+    fn from(zk_error: zk_client::Error) -> Error {
+        Error::from_session(zk_error)
+    }
 }
 
 impl Error {

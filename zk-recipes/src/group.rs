@@ -239,7 +239,7 @@ async fn follow(
                     changed
                 });
             }
-            Err(Error::Client(e)) if e.is_session_terminal() => break,
+            Err(e) if e.is_session_lost() => break,
             Err(e) => tracing::warn!(error = %e, %path, "group read failed"),
         }
         let event = watcher.await;

@@ -125,11 +125,7 @@ impl LeaderSelector {
         F: FnOnce(FencingToken) -> Fut,
         Fut: Future,
     {
-        let guard = match self.mutex.acquire().await {
-            Ok(guard) => guard,
-            Err(Error::Client(e)) => return Err(Error::from_session(e)),
-            Err(e) => return Err(e),
-        };
+        let guard = self.mutex.acquire().await?;
         tracing::info!(path = %self.path(), id = %self.id, "took leadership");
         let lost = guard.lost();
         let outcome = tokio::select! {

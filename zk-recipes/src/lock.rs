@@ -172,8 +172,9 @@ impl Mutex {
     ///
     /// # Errors
     ///
-    /// [`Error::Client`] when ZooKeeper fails in a way retries do not fix (e.g. the session
-    /// expired), [`Error::NodeVanished`] when our contender node was deleted while we waited.
+    /// [`Error::SessionLost`] when the session is over (a new `Client` is needed),
+    /// [`Error::Client`] when ZooKeeper fails in a way retries do not fix,
+    /// [`Error::NodeVanished`] when our contender node was deleted while we waited.
     /// Our node is removed before the error is returned.
     pub async fn acquire(&self) -> Result<LockGuard> {
         let mut contender = self.contender();

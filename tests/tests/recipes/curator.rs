@@ -286,14 +286,14 @@ async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways(kind:
         async move { l.participants().await.unwrap().len() == 3 }
     })
     .await;
-    let mut first = latches.remove(0);
+    let first = latches.remove(0);
     first.close().await;
     within("rust1 to lead", latches[0].await_leadership())
         .await
         .unwrap();
     assert_eq!(rust_leaders(&latches), ["rust1"]);
     assert!(java.lines.try_recv().is_err(), "Curator must not lead yet");
-    let mut second = latches.remove(0);
+    let second = latches.remove(0);
     second.close().await;
     java.expect("LEADER").await;
     let participants = second.participants().await.unwrap();

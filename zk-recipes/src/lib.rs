@@ -34,6 +34,7 @@
 //! | [`discovery`] | [`ServiceDiscovery`](discovery::ServiceDiscovery), [`ServiceCache`](discovery::ServiceCache), [`ServiceProvider`](discovery::ServiceProvider) (Curator's `curator-x-discovery`) |
 //! | [`double_barrier`] | [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`) |
 //! | [`queue`] | [`DistributedQueue`], [`DistributedPriorityQueue`], [`LeasedItem`] (Curator's queues, `lockPath` mode) |
+//! | [`simple_queue`] | [`SimpleDistributedQueue`] (Curator's `SimpleDistributedQueue`, `qn-` items) |
 //! | [`node_cache`] | [`NodeCache`] (one node's data and stat, on a persistent watch) |
 //! | [`tree_cache`] | [`TreeCache`] (a subtree mirror, on a persistent recursive watch) |
 //! | [`policy`] | [`ErrorPolicy`], [`LossReason`] |
@@ -77,6 +78,7 @@ pub mod queue;
 pub mod rw_lock;
 pub mod semaphore;
 pub mod shared_count;
+pub mod simple_queue;
 pub mod tree_cache;
 
 pub use atomic_long::AtomicLong;
@@ -93,5 +95,6 @@ pub use queue::{DistributedPriorityQueue, DistributedQueue, LeasedItem};
 pub use rw_lock::ReadWriteLock;
 pub use semaphore::{Lease, Semaphore};
 pub use shared_count::{SharedCount, SharedCountChanges, VersionedValue};
+pub use simple_queue::SimpleDistributedQueue;
 pub use tree_cache::{Tree, TreeCache, TreeEvent, TreeEvents};
 pub use zk_client as client;

@@ -14,7 +14,7 @@ use zk_testkit::FaultProxy;
 use zk_testkit::ServerKind;
 
 use crate::jvm::{Participant, compiled, java_ready};
-use crate::{connect, connect_with, start, within};
+use crate::{WAIT, connect, connect_with, start, within};
 
 for_each_server!(
     same_session_and_cancelled_takes,
@@ -23,6 +23,7 @@ for_each_server!(
     expired_consumer_loses_no_item,
     curator_java_and_rust_share_a_queue,
     curator_consumer_keeps_receiving_after_our_queue_runs_empty,
+    curator_and_rust_share_a_simple_queue,
 );
 
 async fn start_lite() -> zk_server_lite::Server {
@@ -214,7 +215,7 @@ async fn same_session_and_cancelled_takes_at(cs: &str) {
             item.unwrap().abandon().await.unwrap();
         }
         // Whatever point the take was cancelled at, its lock goes away.
-        zk_testkit::wait_until(crate::WAIT, "no lock left behind", || {
+        zk_testkit::wait_until(WAIT, "no lock left behind", || {
             let client = client.clone();
             async move { client.get_children(locks).await.unwrap().is_empty() }
         })
@@ -377,7 +378,7 @@ async fn await_reaping_pass(client: &zk_client::Client, probe: &str) {
         .await
         .unwrap();
     client.delete(&child, None).await.unwrap();
-    zk_testkit::wait_until(crate::WAIT, "the server to reap an empty container", || {
+    zk_testkit::wait_until(WAIT, "the server to reap an empty container", || {
         let client = client.clone();
         let probe = probe.to_owned();
         async move { client.exists(&probe).await.unwrap().is_none() }
@@ -408,7 +409,7 @@ async fn curator_consumer_keeps_receiving_after_our_queue_runs_empty(kind: Serve
     );
     assert_eq!(java.expect("GOT ").await, "r0");
     assert_eq!(java.expect("GOT ").await, "r1");
-    zk_testkit::wait_until(crate::WAIT, "Curator to finish the first items", || {
+    zk_testkit::wait_until(WAIT, "Curator to finish the first items", || {
         let queue = queue.clone();
         async move { queue.items().await.unwrap().is_empty() }
     })
@@ -448,4 +449,63 @@ async fn started_queue_nodes_survive_reaping_on_server_lite() {
     client.delete("/app/q-locks", None).await.unwrap();
     await_reaping_pass(&client, "/probe").await;
     assert!(client.exists("/app").await.unwrap().is_none());
+}
+
+/// Curator's `SimpleDistributedQueue` and ours on one path, both ways: `qn-` items with raw
+/// bytes, FIFO; a blocked take on each side is woken by the other side's offer.
+async fn curator_and_rust_share_a_simple_queue(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let classes = compiled().await;
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let client = connect(&cs).await;
+    let path = "/queues/simple";
+    let queue = zk_recipes::SimpleDistributedQueue::new(&client, path).unwrap();
+
+    // Java offers, we take in order.
+    java_queue(&classes, &[&cs, "simple-offer", path, "j0", "j1", "j2"]).await;
+    let names = client.get_children(path).await.unwrap();
+    assert!(names.iter().all(|n| n.starts_with("qn-")), "{names:?}");
+    assert_eq!(queue.peek().await.unwrap().as_deref(), Some(&b"j0"[..]));
+    for want in ["j0", "j1", "j2"] {
+        assert_eq!(
+            within("a Java item", queue.take()).await.unwrap(),
+            want.as_bytes()
+        );
+    }
+    assert_eq!(queue.poll().await.unwrap(), None);
+
+    // Java blocks in take; our offers wake it, in order.
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorQueueParticipant",
+        &[&cs, "simple-take", path, "3"],
+    );
+    // Our blocked take is woken by Java's offer.
+    let waiting = tokio::spawn({
+        let queue = queue.clone();
+        async move { queue.take().await }
+    });
+    for item in ["r0", "r1", "r2", "r3"] {
+        queue.offer(item.as_bytes()).await.unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(java.expect("GOT ").await);
+    }
+    java.expect("DONE").await;
+    java.finish().await;
+    let ours = within("our blocked take", waiting).await.unwrap().unwrap();
+    got.push(String::from_utf8(ours).unwrap());
+    got.sort();
+    assert_eq!(got, ["r0", "r1", "r2", "r3"], "every item exactly once");
+    java_queue(&classes, &[&cs, "simple-offer", path, "late"]).await;
+    assert_eq!(
+        within("the late item", queue.poll_timeout(WAIT))
+            .await
+            .unwrap(),
+        Some(b"late".to_vec())
+    );
 }

@@ -5,11 +5,15 @@
 //   CuratorQueueParticipant <connect> produce <queuePath> <item>...
 //   CuratorQueueParticipant <connect> produce-priority <queuePath> <item>:<priority>...
 //   CuratorQueueParticipant <connect> consume <queuePath> <lockPath> <count>
+//   CuratorQueueParticipant <connect> simple-offer <queuePath> <item>...
+//   CuratorQueueParticipant <connect> simple-take <queuePath> <count>
 //
 // produce: puts each item (UTF-8), waits for the puts to land, prints "DONE".
 // consume: consumes <count> items with Curator's lockPath safety, printing "GOT <item>" for
 // each in the order received, waits until the queue and lock nodes are empty, then prints
 // "DONE". Exits 1 if that takes longer than 30 s.
+// simple-offer / simple-take: Curator's SimpleDistributedQueue; simple-take prints
+// "GOT <item>" per item taken (take() blocks), then "DONE".
 
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CountDownLatch;
@@ -22,6 +26,7 @@ import org.apache.curator.framework.recipes.queue.DistributedQueue;
 import org.apache.curator.framework.recipes.queue.QueueBuilder;
 import org.apache.curator.framework.recipes.queue.QueueConsumer;
 import org.apache.curator.framework.recipes.queue.QueueSerializer;
+import org.apache.curator.framework.recipes.queue.SimpleDistributedQueue;
 import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 
@@ -46,7 +51,23 @@ public class CuratorQueueParticipant {
                 connect, 10000, 10000, new ExponentialBackoffRetry(100, 10))) {
             client.start();
             client.blockUntilConnected();
-            if (mode.equals("produce")) {
+            if (mode.equals("simple-offer")) {
+                SimpleDistributedQueue queue = new SimpleDistributedQueue(client, path);
+                for (int i = 3; i < args.length; i++) {
+                    queue.offer(args[i].getBytes(StandardCharsets.UTF_8));
+                }
+            } else if (mode.equals("simple-take")) {
+                SimpleDistributedQueue queue = new SimpleDistributedQueue(client, path);
+                int count = Integer.parseInt(args[3]);
+                for (int i = 0; i < count; i++) {
+                    byte[] item = queue.poll(30, TimeUnit.SECONDS);
+                    if (item == null) {
+                        System.exit(1);
+                    }
+                    System.out.println("GOT " + new String(item, StandardCharsets.UTF_8));
+                    System.out.flush();
+                }
+            } else if (mode.equals("produce")) {
                 DistributedQueue<String> queue =
                         QueueBuilder.builder(client, null, UTF8, path).buildQueue();
                 queue.start();

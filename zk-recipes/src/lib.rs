@@ -29,6 +29,7 @@
 //! | [`leader_selector`] | [`LeaderSelector`] (Curator's `LeaderSelector`: work that runs while leading) |
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
+//! | [`persistent_node`] | [`PersistentNode`], [`PersistentTtlNode`] (Curator's: a node kept in place while the session lives) |
 //! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
 //! | [`barrier`] | [`Barrier`] (Curator's `DistributedBarrier`) |
 //! | [`discovery`] | [`ServiceDiscovery`](discovery::ServiceDiscovery), [`ServiceCache`](discovery::ServiceCache), [`ServiceProvider`](discovery::ServiceProvider) (Curator's `curator-x-discovery`) |
@@ -73,6 +74,7 @@ pub mod leader_selector;
 pub mod lock;
 pub mod node_cache;
 pub mod paths;
+pub mod persistent_node;
 pub mod policy;
 pub mod queue;
 pub mod rw_lock;
@@ -90,6 +92,7 @@ pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Pa
 pub use leader_selector::{LeaderSelector, RunningSelector};
 pub use lock::{FencingToken, LockGuard, Mutex};
 pub use node_cache::{NodeCache, NodeChanges, NodeData};
+pub use persistent_node::{NodeEnd, NodeStatus, PersistentNode, PersistentTtlNode};
 pub use policy::{ErrorPolicy, LossReason};
 pub use queue::{DistributedPriorityQueue, DistributedQueue, LeasedItem};
 pub use rw_lock::ReadWriteLock;

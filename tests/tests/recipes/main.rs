@@ -28,6 +28,7 @@ mod group;
 mod jvm;
 mod leader_latch;
 mod lock;
+mod persistent_node;
 mod protected;
 mod queue;
 mod rw_lock;

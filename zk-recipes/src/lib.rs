@@ -99,5 +99,5 @@ pub use rw_lock::ReadWriteLock;
 pub use semaphore::{Lease, Semaphore};
 pub use shared_count::{SharedCount, SharedCountChanges, VersionedValue};
 pub use simple_queue::SimpleDistributedQueue;
-pub use tree_cache::{Tree, TreeCache, TreeEvent, TreeEvents};
+pub use tree_cache::{CuratorCache, Tree, TreeCache, TreeEvent, TreeEvents};
 pub use zk_client as client;

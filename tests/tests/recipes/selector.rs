@@ -39,8 +39,8 @@ async fn term(client: &Client, holder: &str, id: &str) {
 }
 
 async fn curator_and_rust_selectors_never_lead_at_once(kind: ServerKind) {
-    const JAVA_ROUNDS: usize = 4;
-    const RUST_ROUNDS: usize = 4;
+    const JAVA_ROUNDS: usize = 8;
+    const RUST_ROUNDS: usize = 8;
     if !java_ready() {
         return;
     }

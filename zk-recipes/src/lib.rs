@@ -23,6 +23,7 @@
 //! |---|---|
 //! | [`paths`] | protected names, Curator's ordering, parent creation, protected sequential create |
 //! | [`lock`] | [`Mutex`] (Curator's `InterProcessMutex`), [`LockGuard`], [`FencingToken`] |
+//! | [`multi_lock`] | [`MultiLock`] (Curator's `InterProcessMultiLock`: several locks, all or nothing) |
 //! | [`rw_lock`] | [`ReadWriteLock`] (Curator's `InterProcessReadWriteLock`) |
 //! | [`semaphore`] | [`Semaphore`], [`Lease`] (Curator's `InterProcessSemaphoreV2`) |
 //! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
@@ -72,6 +73,7 @@ pub mod group;
 pub mod leader_latch;
 pub mod leader_selector;
 pub mod lock;
+pub mod multi_lock;
 pub mod node_cache;
 pub mod paths;
 pub mod persistent_node;
@@ -91,6 +93,7 @@ pub use group::{GroupMember, MemberChanges, Members};
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
 pub use leader_selector::{LeaderSelector, RunningSelector};
 pub use lock::{FencingToken, LockGuard, Mutex};
+pub use multi_lock::{MultiLock, MultiLockGuard};
 pub use node_cache::{NodeCache, NodeChanges, NodeData};
 pub use persistent_node::{NodeEnd, NodeStatus, PersistentNode, PersistentTtlNode};
 pub use policy::{ErrorPolicy, LossReason};

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use zk_client::{Client, CreateMode, CreateOptions, Error};
-use zk_recipes::{AtomicLong, DoubleBarrier, LeaderLatch, Mutex, ReadWriteLock, Semaphore, paths};
+use zk_recipes::{
+    AtomicLong, DoubleBarrier, LeaderLatch, MultiLock, Mutex, ReadWriteLock, Semaphore, paths,
+};
 use zk_testkit::{ServerKind, wait_until};
 
 use crate::jvm::{Participant, compiled, java_ready};
@@ -32,6 +34,8 @@ for_each_server!(
     curator_and_rust_read_write_locks_share_readers_and_exclude_writers,
     curator_and_rust_members_pass_one_double_barrier,
     curator_and_rust_share_semaphore_leases,
+    curator_and_rust_multi_locks_exclude_each_other,
+    curator_and_rust_share_several_semaphore_leases,
 );
 
 /// `node` has Curator's mutex node shape: `_c_<uuid>-lock-<10 digits>`.
@@ -540,4 +544,146 @@ async fn curator_and_rust_share_semaphore_leases(kind: ServerKind) {
     let second = within("the freed lease", waiting).await.unwrap();
     ours.release().await.unwrap();
     second.release().await.unwrap();
+}
+
+/// Curator's `InterProcessMultiLock` and our `MultiLock` over the same two paths exclude each
+/// other both ways, and a plain mutex on one of the paths waits for either; a multi-lock
+/// that cannot get its second lock holds nothing.
+async fn curator_and_rust_multi_locks_exclude_each_other(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let client = connect(&cs).await;
+    let (a, b) = ("/xlang/multi/a", "/xlang/multi/b");
+    let ours = MultiLock::new(vec![
+        Mutex::new(&client, a).unwrap(),
+        Mutex::new(&client, b).unwrap(),
+    ])
+    .unwrap();
+
+    // Curator holds both: we get neither, and hold nothing after giving up.
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorMutexParticipant",
+        &[&cs, &format!("{a},{b}"), "multi"],
+    );
+    java.expect("HELD").await;
+    assert!(
+        ours.try_acquire(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let single = Mutex::new(&client, b).unwrap();
+    assert!(
+        single
+            .try_acquire(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for path in [a, b] {
+        let contenders = Mutex::new(&client, path)
+            .unwrap()
+            .contenders()
+            .await
+            .unwrap();
+        assert_eq!(contenders.len(), 1, "{path}: {contenders:?}");
+    }
+    java.send("release");
+    java.expect("DONE").await;
+    java.finish().await;
+
+    // We hold both: Curator waits until we release.
+    let guard = within("our multi-lock", ours.acquire()).await.unwrap();
+    assert_eq!(guard.fencing_tokens().len(), 2);
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorMutexParticipant",
+        &[&cs, &format!("{a},{b}"), "multi"],
+    );
+    wait_until(WAIT, "Curator to queue on the first lock", || {
+        let m = Mutex::new(&client, a).unwrap();
+        async move { m.contenders().await.unwrap().len() == 2 }
+    })
+    .await;
+    java.expect("CONNECTED").await;
+    assert!(java.lines.try_recv().is_err(), "Curator must wait");
+    guard.release().await.unwrap();
+    java.expect("HELD").await;
+    java.send("release");
+    java.expect("DONE").await;
+    java.finish().await;
+
+    // A Curator mutex on `b` blocks our multi-lock, which then releases `a` as well.
+    let mut java = Participant::spawn(&classes, "CuratorMutexParticipant", &[&cs, b, "hold"]);
+    java.expect("HELD").await;
+    assert!(
+        ours.try_acquire(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let free = Mutex::new(&client, a).unwrap();
+    let held = within("lock a, left free", free.try_acquire(WAIT))
+        .await
+        .unwrap();
+    held.unwrap().release().await.unwrap();
+    java.send("release");
+    java.expect("DONE").await;
+    java.finish().await;
+}
+
+/// Our semaphore takes several leases at once beside Curator's leases, and gives back what
+/// it took when it cannot get them all.
+async fn curator_and_rust_share_several_semaphore_leases(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let client = connect(&cs).await;
+    let path = "/xlang/multi-lease";
+    let semaphore = Semaphore::new(&client, path, 3).unwrap();
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorMutexParticipant",
+        &[&cs, path, "lease", "3"],
+    );
+    java.expect("HELD").await;
+    // Two of three left: three at once cannot be had; what was taken is returned.
+    assert!(
+        semaphore
+            .try_acquire_many(3, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(semaphore.participants().await.unwrap().len(), 1);
+    let two = within("two leases", semaphore.acquire_many(2))
+        .await
+        .unwrap();
+    assert_eq!(semaphore.participants().await.unwrap().len(), 3);
+    assert!(
+        semaphore
+            .try_acquire(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        semaphore.acquire_many(4).await,
+        Err(zk_recipes::Error::InvalidState(_))
+    ));
+    for lease in two {
+        lease.release().await.unwrap();
+    }
+    java.send("release");
+    java.expect("DONE").await;
+    java.finish().await;
+    assert!(semaphore.participants().await.unwrap().is_empty());
 }

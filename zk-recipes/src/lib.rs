@@ -29,6 +29,7 @@
 //! | [`leader_latch`] | [`LeaderLatch`] (Curator's `LeaderLatch`) |
 //! | [`leader_selector`] | [`LeaderSelector`] (Curator's `LeaderSelector`: work that runs while leading) |
 //! | [`atomic_long`] | [`AtomicLong`] (Curator's `DistributedAtomicLong`, optimistic mode) |
+//! | [`atomic_value`] | [`AtomicValue`], [`AtomicInteger`] (Curator's `DistributedAtomicValue` / `DistributedAtomicInteger`, optimistic and promoted-to-lock) |
 //! | [`shared_count`] | [`SharedCount`] (Curator's `SharedCount`) |
 //! | [`persistent_node`] | [`PersistentNode`], [`PersistentTtlNode`] (Curator's: a node kept in place while the session lives) |
 //! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
@@ -65,6 +66,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod atomic_long;
+pub mod atomic_value;
 pub mod barrier;
 pub mod discovery;
 pub mod double_barrier;
@@ -86,6 +88,7 @@ pub mod simple_queue;
 pub mod tree_cache;
 
 pub use atomic_long::AtomicLong;
+pub use atomic_value::{AtomicInteger, AtomicValue};
 pub use barrier::Barrier;
 pub use double_barrier::DoubleBarrier;
 pub use error::{Error, Result};

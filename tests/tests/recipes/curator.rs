@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, CreateOptions, Error};
 use zk_recipes::{
-    AtomicLong, DoubleBarrier, LeaderLatch, MultiLock, Mutex, ReadWriteLock, Semaphore, paths,
+    AtomicInteger, AtomicLong, DoubleBarrier, LeaderLatch, MultiLock, Mutex, ReadWriteLock,
+    Semaphore, paths,
 };
 use zk_testkit::{ServerKind, wait_until};
 
@@ -36,6 +37,7 @@ for_each_server!(
     curator_and_rust_share_semaphore_leases,
     curator_and_rust_multi_locks_exclude_each_other,
     curator_and_rust_share_several_semaphore_leases,
+    curator_and_rust_increment_one_atomic_integer_through_a_promoted_lock,
 );
 
 /// `node` has Curator's mutex node shape: `_c_<uuid>-lock-<10 digits>`.
@@ -686,4 +688,71 @@ async fn curator_and_rust_share_several_semaphore_leases(kind: ServerKind) {
     java.expect("DONE").await;
     java.finish().await;
     assert!(semaphore.participants().await.unwrap().is_empty());
+}
+
+/// Curator's `DistributedAtomicInteger` promoted to a lock and our `AtomicInteger` promoted
+/// to the same lock path count one 4-byte counter without losing an update; the lock path
+/// holds Curator's mutex nodes only while someone is promoted.
+async fn curator_and_rust_increment_one_atomic_integer_through_a_promoted_lock(kind: ServerKind) {
+    const JAVA: usize = 2;
+    const JAVA_ROUNDS: usize = 30;
+    const RUST: usize = 2;
+    const RUST_ROUNDS: usize = 30;
+    if !java_ready() {
+        return;
+    }
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let (path, lock) = ("/xlang/int", "/xlang/int-lock");
+    let rounds = JAVA_ROUNDS.to_string();
+    let mut java: Vec<Participant> = (0..JAVA)
+        .map(|_| {
+            Participant::spawn(
+                &classes,
+                "CuratorCounterParticipant",
+                &[&cs, path, &rounds, "int", lock],
+            )
+        })
+        .collect();
+    for p in &mut java {
+        p.expect("CONNECTED").await;
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..RUST {
+        let client = connect(&cs).await;
+        tasks.push(tokio::spawn(async move {
+            // One optimistic attempt, then the lock: most increments under contention take it.
+            let counter = AtomicInteger::new(&client, path)
+                .unwrap()
+                .max_attempts(1)
+                .promoted_to_lock(lock, WAIT)
+                .unwrap();
+            for _ in 0..RUST_ROUNDS {
+                counter.increment().await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        within("our increments", task).await.unwrap();
+    }
+    for p in java {
+        p.finish().await;
+    }
+    let client = connect(&cs).await;
+    let (data, _) = client.get_data(path).await.unwrap();
+    let expected = i32::try_from(JAVA * JAVA_ROUNDS + RUST * RUST_ROUNDS).unwrap();
+    assert_eq!(
+        data.as_ref(),
+        expected.to_be_bytes(),
+        "4-byte big-endian, no update lost"
+    );
+    assert_eq!(
+        AtomicInteger::new(&client, path)
+            .unwrap()
+            .get()
+            .await
+            .unwrap(),
+        expected
+    );
 }

@@ -37,6 +37,8 @@
 //! | [`discovery`] | [`ServiceDiscovery`](discovery::ServiceDiscovery), [`ServiceCache`](discovery::ServiceCache), [`ServiceProvider`](discovery::ServiceProvider) (Curator's `curator-x-discovery`) |
 //! | [`double_barrier`] | [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`) |
 //! | [`queue`] | [`DistributedQueue`], [`DistributedPriorityQueue`], [`LeasedItem`] (Curator's queues, `lockPath` mode) |
+//! | [`delay_queue`] | [`DistributedDelayQueue`] (Curator's, items due at a time) |
+//! | [`id_queue`] | [`DistributedIdQueue`] (Curator's, items removable by id) |
 //! | [`simple_queue`] | [`SimpleDistributedQueue`] (Curator's `SimpleDistributedQueue`, `qn-` items) |
 //! | [`node_cache`] | [`NodeCache`] (one node's data and stat, on a persistent watch) |
 //! | [`tree_cache`] | [`TreeCache`] (a subtree mirror, on a persistent recursive watch) |
@@ -68,10 +70,12 @@
 pub mod atomic_long;
 pub mod atomic_value;
 pub mod barrier;
+pub mod delay_queue;
 pub mod discovery;
 pub mod double_barrier;
 pub mod error;
 pub mod group;
+pub mod id_queue;
 pub mod leader_latch;
 pub mod leader_selector;
 pub mod lock;
@@ -90,9 +94,11 @@ pub mod tree_cache;
 pub use atomic_long::AtomicLong;
 pub use atomic_value::{AtomicInteger, AtomicValue};
 pub use barrier::Barrier;
+pub use delay_queue::DistributedDelayQueue;
 pub use double_barrier::DoubleBarrier;
 pub use error::{Error, Result};
 pub use group::{GroupMember, MemberChanges, Members};
+pub use id_queue::DistributedIdQueue;
 pub use leader_latch::{LatchEnd, LatchStatus, LeaderLatch, LeadershipChanges, Participant};
 pub use leader_selector::{LeaderSelector, RunningSelector};
 pub use lock::{FencingToken, LockGuard, Mutex};

@@ -24,6 +24,7 @@ for_each_server!(
     curator_java_and_rust_share_a_queue,
     curator_consumer_keeps_receiving_after_our_queue_runs_empty,
     curator_and_rust_share_a_simple_queue,
+    curator_and_rust_share_delay_and_id_queues,
 );
 
 async fn start_lite() -> zk_server_lite::Server {
@@ -507,5 +508,103 @@ async fn curator_and_rust_share_a_simple_queue(kind: ServerKind) {
             .await
             .unwrap(),
         Some(b"late".to_vec())
+    );
+}
+
+/// Curator's delay and id queues and ours on the same paths: Java's delayed items come out
+/// of ours earliest-due first and never early; Java's id items are removed by id by us;
+/// our delayed items reach a Curator delay consumer in due order, not before they are due.
+async fn curator_and_rust_share_delay_and_id_queues(kind: ServerKind) {
+    use zk_recipes::delay_queue::delay_name;
+    use zk_recipes::{DistributedDelayQueue, DistributedIdQueue};
+
+    if !java_ready() {
+        return;
+    }
+    let classes = compiled().await;
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let client = connect(&cs).await;
+
+    let path = "/queues/delay-from-java";
+    java_queue(
+        &classes,
+        &[
+            &cs,
+            "produce-delay",
+            path,
+            "late:1500",
+            "early:300",
+            "now:0",
+        ],
+    )
+    .await;
+    let delay = DistributedDelayQueue::new(&client, path).unwrap();
+    let names = client.get_children(path).await.unwrap();
+    assert!(names.iter().all(|n| n.starts_with("queue-|")), "{names:?}");
+    let due = |name: &str| {
+        let hex = name.split('|').nth(1).unwrap();
+        u64::from_str_radix(hex, 16).unwrap()
+    };
+    let latest = names.iter().map(|n| due(n)).max().unwrap();
+    for want in ["now", "early", "late"] {
+        let got = within("a delayed Java item", delay.queue().take())
+            .await
+            .unwrap();
+        assert_eq!(got, want.as_bytes());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        now >= latest,
+        "the last item came {} ms early",
+        latest - now
+    );
+
+    let path = "/queues/id-from-java";
+    java_queue(
+        &classes,
+        &[&cs, "produce-id", path, "a:x", "b:y", "c:x", "d:z"],
+    )
+    .await;
+    let ids = DistributedIdQueue::new(&client, path).unwrap();
+    assert_eq!(ids.remove("x").await.unwrap(), 2);
+    assert_eq!(
+        within("an id item", ids.queue().take()).await.unwrap(),
+        b"b"
+    );
+    assert_eq!(
+        within("an id item", ids.queue().take()).await.unwrap(),
+        b"d"
+    );
+
+    let path = "/queues/delay-to-java";
+    let ours = DistributedDelayQueue::new(&client, path).unwrap();
+    let later = ours
+        .put_after(b"d1", Duration::from_millis(800))
+        .await
+        .unwrap();
+    ours.put_after(b"d0", Duration::ZERO).await.unwrap();
+    let later_due = due(zk_recipes::paths::node_name(&later));
+    assert!(zk_recipes::paths::node_name(&later).starts_with(&delay_name(later_due)));
+    let lines = java_queue(&classes, &[&cs, "consume-delay", path, "2"]).await;
+    let got: Vec<(&str, u64)> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("GOT "))
+        .map(|l| {
+            let (item, at) = l.split_once(' ').unwrap();
+            (item, at.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        got.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        ["d0", "d1"]
+    );
+    assert!(
+        got[1].1 >= later_due,
+        "Curator got d1 {} ms early",
+        later_due - got[1].1
     );
 }

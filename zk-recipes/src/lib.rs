@@ -15,7 +15,8 @@
 //!   (`_c_<uuid>-`), found again after a lost reply, and removed when an acquire is
 //!   cancelled.
 //! * **One session per client.** zk-client never opens a new session under a handle, so after
-//!   expiry a recipe reports the loss and ends; build a new client to take part again.
+//!   expiry a recipe reports the loss ([`Error::SessionLost`]) and ends; build a new client to
+//!   take part again.
 //!
 //! # Layout
 //!
@@ -58,8 +59,7 @@
 //! // ... use the resource, passing guard.fencing_token() along ...
 //! guard.release().await?;
 //!
-//! let mut latch = LeaderLatch::new(&client, "/election/workers", "worker-1")?;
-//! latch.start()?;
+//! let latch = LeaderLatch::join(&client, "/election/workers", "worker-1")?;
 //! latch.await_leadership().await?;
 //! latch.close().await;
 //! # Ok(()) }

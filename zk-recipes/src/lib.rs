@@ -35,7 +35,7 @@
 //! | [`persistent_node`] | [`PersistentNode`], [`PersistentTtlNode`] (Curator's: a node kept in place while the session lives) |
 //! | [`group`] | [`GroupMember`] (Curator's `GroupMember`) |
 //! | [`barrier`] | [`Barrier`] (Curator's `DistributedBarrier`) |
-//! | [`discovery`] | [`ServiceDiscovery`](discovery::ServiceDiscovery), [`ServiceCache`](discovery::ServiceCache), [`ServiceProvider`](discovery::ServiceProvider) (Curator's `curator-x-discovery`) |
+//! | `discovery` (feature `discovery`, default) | [`ServiceDiscovery`](discovery::ServiceDiscovery), [`ServiceCache`](discovery::ServiceCache), [`ServiceProvider`](discovery::ServiceProvider) (Curator's `curator-x-discovery`) |
 //! | [`double_barrier`] | [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`) |
 //! | [`queue`] | [`DistributedQueue`], [`DistributedPriorityQueue`], [`LeasedItem`] (Curator's queues, `lockPath` mode) |
 //! | [`delay_queue`] | [`DistributedDelayQueue`] (Curator's, items due at a time) |
@@ -71,6 +71,7 @@ pub mod atomic_long;
 pub mod atomic_value;
 pub mod barrier;
 pub mod delay_queue;
+#[cfg(feature = "discovery")]
 pub mod discovery;
 pub mod double_barrier;
 pub mod error;

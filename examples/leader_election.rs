@@ -90,7 +90,7 @@ async fn run() -> Result<(), Failure> {
             .join(", ")
     );
 
-    for (client, mut latch) in workers {
+    for (client, latch) in workers {
         latch.close().await;
         client.close().await;
     }

@@ -1,11 +1,17 @@
 //! [`GroupMember`]: group membership, node-compatible with Curator's `GroupMember`.
 //!
-//! Each member owns the ephemeral node `<path>/<id>` holding its payload; the group is the
-//! set of children. [`GroupMember::members`] reads it, [`GroupMember::changes`] follows it.
-//! A member whose node disappears while its session lives (deleted by someone) re-creates
-//! it; a member whose session expired is gone for good (zk-client never opens a new
-//! session under a handle: join again with a new client), which the member reports through
+//! Each member owns the ephemeral node `<path>/<id>` holding its payload, kept by a
+//! [`PersistentNode`] as Curator's `GroupMember` does; the group is the set of children.
+//! [`GroupMember::members`] reads it, [`GroupMember::changes`] follows members and
+//! payloads (one persistent recursive watch, as Curator's `CuratorCache`). A member whose
+//! node disappears while its session lives (deleted by someone) re-creates it; a member
+//! whose session expired is gone for good (zk-client never opens a new session under a
+//! handle: join again with a new client), which the member reports through
 //! [`GroupMember::lost`].
+//!
+//! One difference from Curator: joining with an id whose node another live session owns
+//! fails with `NodeExists` (Curator's `PersistentNode` would overwrite that member's
+//! payload).
 //!
 //! ```no_run
 //! use zk_recipes::GroupMember;
@@ -25,10 +31,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
-use zk_client::{Client, CreateMode, CreateOptions, EventType};
+use zk_client::{AddWatchMode, Client, CreateMode};
 
 use crate::error::{Error, Result};
 use crate::paths;
+use crate::persistent_node::PersistentNode;
 
 /// The members of a group: id → payload.
 pub type Members = BTreeMap<String, Vec<u8>>;
@@ -44,7 +51,7 @@ pub struct GroupMember {
     members: watch::Receiver<Option<Members>>,
     lost: watch::Receiver<bool>,
     task: AbortHandle,
-    left: bool,
+    own: PersistentNode,
 }
 
 impl GroupMember {
@@ -62,14 +69,19 @@ impl GroupMember {
             return Err(Error::InvalidPath(node));
         }
         paths::validate_recipe_path(&node)?;
-        create_own(client, path, &node, payload).await?;
+        match paths::retrying(|| client.exists(&node)).await? {
+            Some(stat) if stat.ephemeral_owner != client.session_id() => {
+                return Err(zk_client::Error::NodeExists.into());
+            }
+            _ => {}
+        }
+        let own = PersistentNode::start(client, &node, CreateMode::Ephemeral, payload).await?;
         let (members_tx, members) = watch::channel(None);
         let (lost_tx, lost) = watch::channel(false);
         let task = tokio::spawn(follow(
             client.clone(),
             path.to_owned(),
-            node.clone(),
-            payload.to_vec(),
+            own.status_watch(),
             members_tx,
             lost_tx,
         ));
@@ -82,13 +94,27 @@ impl GroupMember {
             members,
             lost,
             task: task.abort_handle(),
-            left: false,
+            own,
         })
     }
 
     /// Our id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Our node's path.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Changes our payload (Curator's `setThisData`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the membership ended; ZooKeeper errors.
+    pub async fn set_payload(&self, payload: &[u8]) -> Result<()> {
+        self.own.set_data(payload).await
     }
 
     /// The group's current members, read from ZooKeeper now.
@@ -113,25 +139,23 @@ impl GroupMember {
         }
     }
 
-    /// Leaves the group: deletes our node.
-    pub async fn leave(mut self) -> Result<()> {
-        self.left = true;
+    /// Leaves the group: deletes our node (waits until done).
+    ///
+    /// # Errors
+    ///
+    /// None today (a node that cannot be deleted is logged; it goes with the session).
+    pub async fn leave(self) -> Result<()> {
         self.task.abort();
         tracing::info!(path = %self.path, id = %self.id, "leaving group");
-        paths::delete_quietly(&self.client, &self.node).await
+        self.own.close().await;
+        Ok(())
     }
 }
 
 impl Drop for GroupMember {
     fn drop(&mut self) {
-        if !self.left {
-            self.task.abort();
-            let client = self.client.clone();
-            let node = self.node.clone();
-            paths::spawn_cleanup("group leave", async move {
-                paths::delete_quietly(&client, &node).await
-            });
-        }
+        // Dropping `own` deletes our node in the background.
+        self.task.abort();
     }
 }
 
@@ -151,29 +175,6 @@ impl MemberChanges {
             }
         }
     }
-}
-
-/// Creates our node, accepting one our session already owns (a lost reply).
-async fn create_own(client: &Client, path: &str, node: &str, payload: &[u8]) -> Result<()> {
-    let options = CreateOptions::new(CreateMode::Ephemeral);
-    for _ in 0..3 {
-        match client.create(node, payload, &options).await {
-            Ok(_) => return Ok(()),
-            Err(zk_client::Error::NoNode) => paths::ensure_path(client, path).await?,
-            Err(zk_client::Error::NodeExists) => {
-                return match client.exists(node).await? {
-                    Some(stat) if stat.ephemeral_owner == client.session_id() => Ok(()),
-                    Some(_) => Err(zk_client::Error::NodeExists.into()),
-                    None => continue,
-                };
-            }
-            Err(e) if e.is_retryable() => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(zk_client::Error::NodeExists.into())
 }
 
 async fn read_members(client: &Client, path: &str) -> Result<Members> {
@@ -196,57 +197,54 @@ async fn read_members(client: &Client, path: &str) -> Result<Members> {
     Ok(members)
 }
 
-/// Follows the group (children watch) and keeps our node in place.
+/// Follows the group (a persistent recursive watch: members and their payloads; a full
+/// read after a reconnect) until our membership ends (our node keeper ended: the session is
+/// over).
 async fn follow(
     client: Client,
     path: String,
-    node: String,
-    payload: Vec<u8>,
+    mut own: watch::Receiver<crate::persistent_node::NodeStatus>,
     members_tx: watch::Sender<Option<Members>>,
     lost_tx: watch::Sender<bool>,
 ) {
-    loop {
-        let watched = paths::retrying(|| client.get_children_watch(&path)).await;
-        let watcher = match watched {
-            Ok((children, _, watcher)) => {
-                if !children.iter().any(|c| paths::join(&path, c) == node) {
-                    tracing::info!(%node, "our group node is gone, re-creating it");
-                    if let Err(e) = create_own(&client, &path, &node, &payload).await {
-                        tracing::warn!(error = %e, %node, "cannot re-create our group node");
-                    }
+    let mut states = client.state_changes();
+    match client
+        .add_watch(&path, AddWatchMode::PersistentRecursive)
+        .await
+    {
+        Ok(mut events) => loop {
+            match read_members(&client, &path).await {
+                Ok(members) => {
+                    members_tx.send_if_modified(|current| {
+                        let changed = current.as_ref() != Some(&members);
+                        *current = Some(members);
+                        changed
+                    });
+                }
+                Err(e) if e.is_session_lost() => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, %path, "group read failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
-                watcher
             }
-            Err(zk_client::Error::NoNode) => {
-                if let Err(e) = create_own(&client, &path, &node, &payload).await {
-                    tracing::warn!(error = %e, %node, "cannot re-create our group node");
-                }
-                continue;
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(event) if !event.is_session_event() => {}
+                    _ => break,
+                },
+                state = states.next() => match state {
+                    Some(state) if state.is_terminal() => break,
+                    None => break,
+                    // Reconnected: read again (persistent watches do not replay).
+                    Some(_) => {}
+                },
+                // Our node is no longer kept (session over, or closed): membership ended.
+                _ = own.wait_for(|s| s.ended.is_some()) => break,
             }
-            Err(e) if e.is_session_terminal() => break,
-            Err(e) => {
-                tracing::warn!(error = %e, %path, "group read failed, retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        match read_members(&client, &path).await {
-            Ok(members) => {
-                members_tx.send_if_modified(|current| {
-                    let changed = current.as_ref() != Some(&members);
-                    *current = Some(members);
-                    changed
-                });
-            }
-            Err(Error::Client(e)) if e.is_session_terminal() => break,
-            Err(e) => tracing::warn!(error = %e, %path, "group read failed"),
-        }
-        let event = watcher.await;
-        if event.event_type == EventType::None {
-            break;
-        }
+        },
+        Err(e) => tracing::warn!(error = %e, %path, "cannot watch the group"),
     }
-    tracing::warn!(%node, "group membership lost with the session");
+    tracing::warn!(%path, "group membership lost with the session");
     let _ = lost_tx.send(true);
 }

@@ -23,7 +23,8 @@
 //!   selector on top of the latch; it is not Curator's `LeaderSelector` node layout).
 //! * **Session expired.** A zk-client [`Client`] never opens a second session under the same
 //!   handle, so the latch cannot re-enter by itself: it reports the loss and ends
-//!   ([`LatchStatus::ended`] becomes [`LatchEnd::SessionLost`]). Build a new client and a new
+//!   ([`LatchStatus::ended`] becomes [`LatchEnd::SessionLost`], waits end with
+//!   [`Error::SessionLost`]). Build a new client and a new
 //!   latch to take part again. (We chose this over accepting a client factory: one session
 //!   per latch keeps "which session owns my node" unambiguous, and the application usually
 //!   wants to rebuild its other session-bound state at the same moment anyway.)
@@ -32,8 +33,7 @@
 //! use zk_recipes::LeaderLatch;
 //!
 //! # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
-//! let mut latch = LeaderLatch::new(&client, "/app/leader", "worker-1")?;
-//! latch.start()?;
+//! let latch = LeaderLatch::join(&client, "/app/leader", "worker-1")?;
 //! latch.await_leadership().await?;
 //! let mut changes = latch.leadership_changes();
 //! // ... lead, until:
@@ -47,6 +47,7 @@
 //! ```
 
 use std::future::Future;
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot, watch};
@@ -99,23 +100,57 @@ pub struct Participant {
 }
 
 /// A leader election participant. See the [module docs](self).
-#[derive(Debug)]
+///
+/// Cheap to clone: clones are the same participant (share it with the task that watches
+/// it). It takes part until [`close`](Self::close) is called or the last clone is dropped.
+#[derive(Debug, Clone)]
 pub struct LeaderLatch {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     client: Client,
     path: String,
     id: String,
     policy: ErrorPolicy,
     status: watch::Receiver<LatchStatus>,
-    status_tx: Option<watch::Sender<LatchStatus>>,
-    events_tx: Option<broadcast::Sender<bool>>,
+    /// Until started.
+    start: StdMutex<Option<(watch::Sender<LatchStatus>, broadcast::Sender<bool>)>>,
     events: broadcast::Receiver<bool>,
-    close_tx: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    /// Dropped (with the last clone) or fired by `close`: the driver stops.
+    close_tx: StdMutex<Option<oneshot::Sender<()>>>,
+    task: StdMutex<Option<JoinHandle<()>>>,
+}
+
+fn locked<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl LeaderLatch {
     /// A latch on `path` for the participant `id` (stored in its node; Curator shows it as the
-    /// participant id). Call [`start`](Self::start) to take part.
+    /// participant id), taking part at once: the one-call form of [`new`](Self::new) +
+    /// [`start`](Self::start). Must be called within a tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+    /// let latch = zk_recipes::LeaderLatch::join(&client, "/app/leader", "worker-1")?;
+    /// latch.await_leadership().await?;
+    /// // ... lead ...
+    /// latch.close().await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a malformed path.
+    pub fn join(client: &Client, path: &str, id: &str) -> Result<LeaderLatch> {
+        LeaderLatch::new(client, path, id)?.started()
+    }
+
+    /// A latch on `path` for the participant `id`, not yet taking part: set options, then
+    /// [`started`](Self::started) (or [`start`](Self::start)). [`join`](Self::join) does
+    /// both in one call.
     ///
     /// # Errors
     ///
@@ -129,94 +164,132 @@ impl LeaderLatch {
             ended: None,
         });
         Ok(LeaderLatch {
-            client: client.clone(),
-            path: path.to_owned(),
-            id: id.to_owned(),
-            policy: ErrorPolicy::default(),
-            status,
-            status_tx: Some(status_tx),
-            events_tx: Some(events_tx),
-            events,
-            close_tx: None,
-            task: None,
+            shared: Arc::new(Shared {
+                client: client.clone(),
+                path: path.to_owned(),
+                id: id.to_owned(),
+                policy: ErrorPolicy::default(),
+                status,
+                start: StdMutex::new(Some((status_tx, events_tx))),
+                events,
+                close_tx: StdMutex::new(None),
+                task: StdMutex::new(None),
+            }),
         })
     }
 
-    /// Sets the [`ErrorPolicy`] (default [`ErrorPolicy::Standard`]). Before
-    /// [`start`](Self::start).
+    /// Sets the [`ErrorPolicy`] (default [`ErrorPolicy::Standard`]). Before starting, on a
+    /// latch that has no clones (otherwise it has no effect and a warning is logged).
     pub fn error_policy(mut self, policy: ErrorPolicy) -> LeaderLatch {
-        self.policy = policy;
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.policy = policy,
+            None => tracing::warn!("LeaderLatch::error_policy on a shared latch is ignored"),
+        }
         self
     }
 
     /// The election's path.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.shared.path
     }
 
     /// Our participant id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.shared.id
+    }
+
+    /// Starts taking part and returns the running latch (see [`join`](Self::join)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if already started.
+    pub fn started(self) -> Result<LeaderLatch> {
+        self.start_shared()?;
+        Ok(self)
     }
 
     /// Starts taking part: a background task creates our node and follows the election.
+    /// (Kept for existing callers; [`join`](Self::join) and [`started`](Self::started) do
+    /// not need a mutable latch.)
     ///
     /// # Errors
     ///
     /// [`Error::InvalidState`] if already started.
     pub fn start(&mut self) -> Result<()> {
-        let (Some(status_tx), Some(events_tx)) = (self.status_tx.take(), self.events_tx.take())
-        else {
+        self.start_shared()
+    }
+
+    fn start_shared(&self) -> Result<()> {
+        let shared = &self.shared;
+        let Some((status_tx, events_tx)) = locked(&shared.start).take() else {
             return Err(Error::InvalidState("the latch was already started"));
         };
         let (close_tx, close_rx) = oneshot::channel();
         let driver = Driver {
-            client: self.client.clone(),
-            path: self.path.clone(),
-            id: self.id.clone(),
+            client: shared.client.clone(),
+            path: shared.path.clone(),
+            id: shared.id.clone(),
             protection: ProtectedId::new(),
-            policy: self.policy,
+            policy: shared.policy,
             status: status_tx,
             events: events_tx,
         };
-        self.close_tx = Some(close_tx);
-        self.task = Some(tokio::spawn(driver.run(close_rx)));
+        *locked(&shared.close_tx) = Some(close_tx);
+        *locked(&shared.task) = Some(tokio::spawn(driver.run(close_rx)));
         Ok(())
     }
 
     /// `true` while we are the leader.
     pub fn has_leadership(&self) -> bool {
-        self.status.borrow().is_leader
+        self.shared.status.borrow().is_leader
     }
 
     /// The current status.
     pub fn status(&self) -> LatchStatus {
-        self.status.borrow().clone()
+        self.shared.status.borrow().clone()
+    }
+
+    /// The error for a latch that ended: why.
+    fn ended_error(&self, end: LatchEnd) -> Error {
+        match end {
+            LatchEnd::Closed => Error::Closed,
+            LatchEnd::SessionLost => Error::SessionLost(match self.shared.client.state() {
+                SessionState::Lost(zk_client::LostReason::Closed) => zk_client::Error::Closed,
+                SessionState::AuthFailed => zk_client::Error::AuthFailed,
+                _ => zk_client::Error::SessionExpired,
+            }),
+        }
     }
 
     /// Waits until we are the leader.
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`] if the latch ends first (closed, or session lost),
-    /// [`Error::InvalidState`] if it was not started.
+    /// [`Error::SessionLost`] if the session ends first (a new `Client` and latch are
+    /// needed), [`Error::Closed`] if the latch is closed first, [`Error::InvalidState`] if it
+    /// was not started.
     pub async fn await_leadership(&self) -> Result<()> {
-        if self.status_tx.is_some() {
+        if locked(&self.shared.start).is_some() {
             return Err(Error::InvalidState("the latch was not started"));
         }
-        let mut status = self.status.clone();
+        let mut status = self.shared.status.clone();
         let result = status
             .wait_for(|s| s.is_leader || s.ended.is_some())
             .await
-            .map(|s| s.is_leader);
+            .map(|s| (s.is_leader, s.ended));
         match result {
-            Ok(true) => Ok(()),
+            Ok((true, _)) => Ok(()),
+            Ok((false, Some(end))) => Err(self.ended_error(end)),
             _ => Err(Error::Closed),
         }
     }
 
     /// Like [`await_leadership`](Self::await_leadership), for at most `timeout`: `Ok(true)`
     /// when we became the leader, `Ok(false)` when the time ran out.
+    ///
+    /// # Errors
+    ///
+    /// As [`await_leadership`](Self::await_leadership).
     pub async fn await_leadership_timeout(&self, timeout: Duration) -> Result<bool> {
         match tokio::time::timeout(timeout, self.await_leadership()).await {
             Ok(result) => result.map(|()| true),
@@ -227,7 +300,8 @@ impl LeaderLatch {
     /// Leader-selector style: waits for leadership, then runs `work` while we lead. Returns
     /// `Ok(Some(output))` if `work` finished while we were still the leader, `Ok(None)` if
     /// leadership was lost first: then `work` is dropped (cancelled) at once. Call it in a
-    /// loop to lead again whenever elected.
+    /// loop to lead again whenever elected; the loop ends with [`Error::SessionLost`] when
+    /// the session is over (a lost session never gives leadership back).
     ///
     /// # Errors
     ///
@@ -236,9 +310,11 @@ impl LeaderLatch {
     /// ```no_run
     /// # async fn demo(latch: zk_recipes::LeaderLatch) -> Result<(), zk_recipes::Error> {
     /// loop {
-    ///     match latch.run_while_leader(schedule_jobs()).await? {
-    ///         Some(()) => break,
-    ///         None => eprintln!("lost leadership, waiting to be elected again"),
+    ///     match latch.run_while_leader(schedule_jobs()).await {
+    ///         Ok(Some(())) => break,
+    ///         Ok(None) => eprintln!("lost leadership, waiting to be elected again"),
+    ///         Err(e) if e.is_session_lost() => return Err(e), // build a new Client
+    ///         Err(e) => return Err(e),
     ///     }
     /// }
     /// # Ok(()) }
@@ -246,11 +322,11 @@ impl LeaderLatch {
     /// ```
     pub async fn run_while_leader<F: Future>(&self, work: F) -> Result<Option<F::Output>> {
         self.await_leadership().await?;
-        let mut status = self.status.clone();
+        let mut status = self.shared.status.clone();
         tokio::select! {
             biased;
             _ = status.wait_for(|s| !s.is_leader) => {
-                tracing::info!(path = %self.path, id = %self.id, "leadership lost, work cancelled");
+                tracing::info!(path = %self.path(), id = %self.id(), "leadership lost, work cancelled");
                 Ok(None)
             }
             output = work => Ok(Some(output)),
@@ -258,43 +334,85 @@ impl LeaderLatch {
     }
 
     /// Every leadership change from now on (`true`: gained, `false`: lost), in order: a
-    /// loss followed quickly by a regain is reported as both. The first call reports `true`
-    /// at once if we already lead. A reader more than 64 changes behind skips to the current
-    /// value.
+    /// loss followed quickly by a regain is reported as both. It starts with `true` if we
+    /// already lead, so subscribing after [`join`](Self::join) misses nothing that still
+    /// holds. A reader more than 64 changes behind skips to the current value.
     pub fn leadership_changes(&self) -> LeadershipChanges {
         // Subscribe first, then read the current value: a change in between shows up in
         // both and is reported once.
-        let events = self.events.resubscribe();
-        let current = self.status.borrow().is_leader;
+        let events = self.shared.events.resubscribe();
+        let current = self.shared.status.borrow().is_leader;
         LeadershipChanges {
             events,
-            status: self.status.clone(),
+            status: self.shared.status.clone(),
             last: false,
             pending: current.then_some(true),
         }
     }
 
-    /// The participants, leader first, with their ids.
-    pub async fn participants(&self) -> Result<Vec<Participant>> {
-        participants(&self.client, &self.path).await
+    /// Curator's `LeaderLatchListener`: calls `listener(true)` when we gain leadership and
+    /// `listener(false)` when we lose it, on a task of its own, until the latch ends (it
+    /// is called with `true` at once if we already lead). Returns the task's handle (abort
+    /// it to stop listening).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+    /// let latch = zk_recipes::LeaderLatch::join(&client, "/app/leader", "worker-1")?;
+    /// latch.listen(|leader| println!("leader now: {leader}"));
+    /// # Ok(()) }
+    /// ```
+    pub fn listen<F>(&self, mut listener: F) -> JoinHandle<()>
+    where
+        F: FnMut(bool) + Send + 'static,
+    {
+        let mut changes = self.leadership_changes();
+        tokio::spawn(async move {
+            while let Some(leader) = changes.next().await {
+                listener(leader);
+            }
+        })
     }
 
-    /// The current leader, if any.
+    /// The participants, leader first, with their ids.
+    ///
+    /// # Errors
+    ///
+    /// ZooKeeper errors.
+    pub async fn participants(&self) -> Result<Vec<Participant>> {
+        participants(&self.shared.client, self.path(), LATCH_NAME).await
+    }
+
+    /// The current leader, if any. Reads the election's nodes: works on a latch that was
+    /// never started too (an observer), as [`participants`](Self::participants) does.
+    ///
+    /// # Errors
+    ///
+    /// ZooKeeper errors.
     pub async fn leader(&self) -> Result<Option<Participant>> {
         Ok(self.participants().await?.into_iter().next())
     }
 
-    /// Stops taking part: gives up leadership, deletes our node and waits for the background
-    /// task to end. Idempotent. (Dropping the latch does the same in the background.)
-    pub async fn close(&mut self) {
-        if let Some(close_tx) = self.close_tx.take() {
+    /// Stops taking part (every clone): gives up leadership, deletes our node and waits for
+    /// the background task to end. Idempotent. (Dropping the last clone does the same in
+    /// the background.)
+    pub async fn close(&self) {
+        if let Some(close_tx) = locked(&self.shared.close_tx).take() {
             let _ = close_tx.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        let task = locked(&self.shared.task).take();
+        match task {
+            Some(task) => {
+                let _ = task.await;
+            }
+            None => {
+                // Closed by another clone (or never started).
+                let mut status = self.shared.status.clone();
+                if locked(&self.shared.start).is_none() {
+                    let _ = status.wait_for(|s| s.ended.is_some()).await;
+                }
+            }
         }
-        self.events_tx = None;
-        if let Some(status_tx) = self.status_tx.take() {
+        if let Some((status_tx, _)) = locked(&self.shared.start).take() {
             status_tx.send_modify(|s| s.ended = Some(LatchEnd::Closed));
         }
     }
@@ -331,14 +449,18 @@ impl LeadershipChanges {
     }
 }
 
-/// The participants of the election at `path`, leader first.
-async fn participants(client: &Client, path: &str) -> Result<Vec<Participant>> {
+/// The participants under `path` in Curator's order for `lock_name`, with their ids.
+pub(crate) async fn participants(
+    client: &Client,
+    path: &str,
+    lock_name: &str,
+) -> Result<Vec<Participant>> {
     let mut children = match paths::retrying(|| client.get_children(path)).await {
         Ok(children) => children,
         Err(zk_client::Error::NoNode) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    paths::sort_children(&mut children, LATCH_NAME);
+    paths::sort_children(&mut children, lock_name);
     let mut out = Vec::with_capacity(children.len());
     for node in children {
         let node_path = paths::join(path, &node);
@@ -434,7 +556,7 @@ impl Driver {
                     node = None;
                     self.status.send_modify(|s| s.node = None);
                 }
-                Wake::Checked(Err(Error::Client(e))) if e.is_session_terminal() => {
+                Wake::Checked(Err(e)) if e.is_session_lost() => {
                     break LatchEnd::SessionLost;
                 }
                 Wake::Checked(Err(e)) => {

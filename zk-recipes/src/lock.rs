@@ -172,8 +172,9 @@ impl Mutex {
     ///
     /// # Errors
     ///
-    /// [`Error::Client`] when ZooKeeper fails in a way retries do not fix (e.g. the session
-    /// expired), [`Error::NodeVanished`] when our contender node was deleted while we waited.
+    /// [`Error::SessionLost`] when the session is over (a new `Client` is needed),
+    /// [`Error::Client`] when ZooKeeper fails in a way retries do not fix,
+    /// [`Error::NodeVanished`] when our contender node was deleted while we waited.
     /// Our node is removed before the error is returned.
     pub async fn acquire(&self) -> Result<LockGuard> {
         let mut contender = self.contender();
@@ -344,6 +345,45 @@ pub struct FencingToken {
     /// The sequence number of our lock node (increasing per lock path while the path
     /// exists).
     pub sequence: i64,
+}
+
+impl FencingToken {
+    /// The token as one integer: the `czxid`. Zxids are unique and increase across the
+    /// whole ensemble, so the creation zxid alone orders holders; `sequence` only breaks
+    /// ties that cannot happen within one ensemble.
+    pub fn value(&self) -> i64 {
+        self.czxid
+    }
+}
+
+/// `<czxid>:<sequence>`, e.g. `4294967302:7`; [`FromStr`](std::str::FromStr) reads it back.
+///
+/// ```
+/// use zk_recipes::FencingToken;
+/// let token = FencingToken { czxid: 4_294_967_302, sequence: 7 };
+/// assert_eq!(token.to_string(), "4294967302:7");
+/// assert_eq!("4294967302:7".parse::<FencingToken>()?, token);
+/// assert!("4294967302".parse::<FencingToken>().is_err());
+/// # Ok::<(), zk_recipes::Error>(())
+/// ```
+impl std::fmt::Display for FencingToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.czxid, self.sequence)
+    }
+}
+
+impl std::str::FromStr for FencingToken {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<FencingToken> {
+        let invalid =
+            || Error::InvalidValue(format!("fencing token {s:?}: expected <czxid>:<sequence>"));
+        let (czxid, sequence) = s.split_once(':').ok_or_else(invalid)?;
+        Ok(FencingToken {
+            czxid: czxid.trim().parse().map_err(|_| invalid())?,
+            sequence: sequence.trim().parse().map_err(|_| invalid())?,
+        })
+    }
 }
 
 /// Proof of holding a [`Mutex`]: release it with [`release`](LockGuard::release); dropping

@@ -195,5 +195,5 @@ async fn follow(
 }
 
 pub(crate) fn is_terminal(e: &crate::Error) -> bool {
-    matches!(e, crate::Error::Client(c) if c.is_session_terminal())
+    e.is_session_lost()
 }

@@ -220,6 +220,43 @@ pub async fn ensure_path(client: &Client, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// Creates `path` as a **persistent** node (empty data) whose missing ancestors are created
+/// as containers: Curator's `create().creatingParentContainersIfNeeded().forPath(path)`, which
+/// its queues and barriers use for their own node. Unlike [`ensure_path`] the node itself is
+/// never a container, so the server does not remove it when its last child goes (a watcher
+/// on an empty queue keeps watching a node that exists). An existing node is left as it is.
+///
+/// ```no_run
+/// # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+/// zk_recipes::paths::ensure_persistent(&client, "/app/queues/jobs").await?;
+/// # Ok(()) }
+/// ```
+pub async fn ensure_persistent(client: &Client, path: &str) -> Result<()> {
+    validate_recipe_path(path)?;
+    let options = CreateOptions::new(CreateMode::Persistent);
+    for _ in 0..MAX_ATTEMPTS {
+        match retrying(|| client.create(path, b"", &options)).await {
+            Ok(_) | Err(zk_client::Error::NodeExists) => return Ok(()),
+            Err(zk_client::Error::NoNode) => {
+                if let Some(parent) = parent(path) {
+                    ensure_path(client, parent).await?;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // The parent kept vanishing (an empty container reaped between our creates).
+    Err(Error::NodeVanished(path.to_owned()))
+}
+
+/// The parent of `path`, or `None` for a node directly under the root.
+pub(crate) fn parent(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        Some(0) | None => None,
+        Some(index) => Some(&path[..index]),
+    }
+}
+
 /// Looks for the child of `parent` created with `id`; returns its path and [`Stat`].
 pub async fn find_protected(
     client: &Client,

@@ -3,6 +3,10 @@
 //!
 //! # Layout
 //!
+//! * The queue node (and the lock path) are **persistent** nodes with container ancestors,
+//!   as Curator's `start()` creates them ([`DistributedQueue::start`]; puts and takes create
+//!   them the same way when missing). A container would be removed by the server once the
+//!   queue runs empty, and a Curator consumer watching it would then never see new items.
 //! * An item is a persistent sequential child of the queue node named `queue-<seq>`
 //!   (Curator's `QUEUE_ITEM_NAME`). Its data is Curator's `ItemSerializer` envelope
 //!   ([`encode_items`]): a 4-byte version `0x00010001`, then per payload `0x01`, a 4-byte
@@ -145,6 +149,19 @@ pub struct DistributedQueue {
     lock_path: Option<String>,
     /// Payloads of a taken multi-payload node, returned by the next takes.
     buffered: Arc<StdMutex<VecDeque<Vec<u8>>>>,
+    /// How items are ordered (and when they are due).
+    order: Order,
+}
+
+/// The item order of a queue flavour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Lexical (FIFO; priority items sort by their priority prefix).
+    Lexical,
+    /// Curator's delay queue: by the due time in the name; items not yet due wait.
+    Delay,
+    /// Curator's id queue: by the name without its `|id|` part (put order).
+    Id,
 }
 
 impl DistributedQueue {
@@ -160,6 +177,7 @@ impl DistributedQueue {
             path: path.to_owned(),
             lock_path: None,
             buffered: Arc::default(),
+            order: Order::Lexical,
         })
     }
 
@@ -185,6 +203,41 @@ impl DistributedQueue {
         &self.path
     }
 
+    /// This queue with another item order (for the delay and id queues).
+    pub(crate) fn ordered(mut self, order: Order) -> DistributedQueue {
+        self.order = order;
+        self
+    }
+
+    /// The client.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Sets the queue up as Curator's `DistributedQueue.start()` does: creates the queue node
+    /// (and the lock path, if any) as **persistent** nodes, missing ancestors as containers.
+    /// Optional (puts and takes create what is missing), but a queue set up this way never
+    /// disappears when it runs empty, so Curator consumers that watch it keep working.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+    /// let queue = zk_recipes::DistributedQueue::new(&client, "/app/jobs")?;
+    /// queue.start().await?;
+    /// assert!(client.exists("/app/jobs").await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// ZooKeeper errors (retryable ones were retried a few times first).
+    pub async fn start(&self) -> Result<()> {
+        paths::ensure_persistent(&self.client, &self.path).await?;
+        if let Some(lock_path) = &self.lock_path {
+            paths::ensure_persistent(&self.client, lock_path).await?;
+        }
+        Ok(())
+    }
+
     /// Adds an item; returns its node's path.
     ///
     /// # Errors
@@ -208,7 +261,7 @@ impl DistributedQueue {
             .await
     }
 
-    async fn put_named(&self, name: &str, data: &[u8]) -> Result<String> {
+    pub(crate) async fn put_named(&self, name: &str, data: &[u8]) -> Result<String> {
         let item = paths::join(&self.path, name);
         let options = CreateOptions::new(CreateMode::PersistentSequential);
         let mut attempt: u32 = 0;
@@ -220,7 +273,7 @@ impl DistributedQueue {
                     return Ok(path);
                 }
                 Err(zk_client::Error::NoNode) if attempt < 5 => {
-                    paths::ensure_path(&self.client, &self.path).await?;
+                    paths::ensure_persistent(&self.client, &self.path).await?;
                 }
                 Err(e) if e.is_retryable() && !e.outcome_unknown() && attempt < 10 => {
                     tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
@@ -233,7 +286,7 @@ impl DistributedQueue {
     /// The items now in the queue, in take order (node names).
     pub async fn items(&self) -> Result<Vec<String>> {
         match paths::retrying(|| self.client.get_children(&self.path)).await {
-            Ok(children) => Ok(sorted_items(children)),
+            Ok(children) => Ok(self.order.arrange(children).0),
             Err(zk_client::Error::NoNode) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
@@ -303,7 +356,8 @@ impl DistributedQueue {
         }
         loop {
             let (children, watcher) = self.children_watch(&self.path).await?;
-            for name in sorted_items(children) {
+            let (ready, due) = self.order.arrange(children);
+            for name in ready {
                 let item = paths::join(&self.path, &name);
                 let (data, stat) = match paths::retrying(|| self.client.get_data(&item)).await {
                     Ok(found) => found,
@@ -328,7 +382,7 @@ impl DistributedQueue {
                     Err(e) => return Err(e.into()),
                 }
             }
-            if !wait_event(deadline, watcher, None).await {
+            if !wait_event(earliest(deadline, due), watcher, None).await && expired(deadline) {
                 return Ok(None);
             }
         }
@@ -363,18 +417,21 @@ impl DistributedQueue {
         let Some(lock_dir) = self.lock_path.clone() else {
             return Err(Error::InvalidState("leased takes need a queue lock path"));
         };
-        paths::ensure_path(&self.client, &lock_dir).await?;
+        paths::ensure_persistent(&self.client, &lock_dir).await?;
         loop {
             // Watch both directories before looking, so that nothing that happens after
             // the look goes unnoticed: a new item, or a lock that vanished.
             let (children, items_watcher) = self.children_watch(&self.path).await?;
             let (_, locks_watcher) = self.children_watch(&lock_dir).await?;
-            for name in sorted_items(children) {
+            let (ready, due) = self.order.arrange(children);
+            for name in ready {
                 if let Some(item) = self.try_lock(&lock_dir, &name).await? {
                     return Ok(Some(item));
                 }
             }
-            if !wait_event(deadline, items_watcher, Some(locks_watcher)).await {
+            if !wait_event(earliest(deadline, due), items_watcher, Some(locks_watcher)).await
+                && expired(deadline)
+            {
                 return Ok(None);
             }
         }
@@ -455,7 +512,9 @@ impl DistributedQueue {
         for _ in 0..5 {
             match paths::retrying(|| self.client.get_children_watch(path)).await {
                 Ok((children, _, watcher)) => return Ok((children, watcher)),
-                Err(zk_client::Error::NoNode) => paths::ensure_path(&self.client, path).await?,
+                Err(zk_client::Error::NoNode) => {
+                    paths::ensure_persistent(&self.client, path).await?
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -524,6 +583,84 @@ async fn wait_event(
         None => {
             either.await;
             true
+        }
+    }
+}
+
+/// The earlier of a caller's deadline and the time the next delayed item is due.
+fn earliest(deadline: Option<Instant>, due: Option<Instant>) -> Option<Instant> {
+    match (deadline, due) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `true` once the caller's deadline (if any) has passed.
+fn expired(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// Curator's separator in delay and id item names.
+pub(crate) const SEPARATOR: char = '|';
+
+/// The due time (ms since the epoch) in a delay item's name (Curator's `getEpoch`: the hex
+/// between the last two separators; 0 when there is none).
+pub(crate) fn item_epoch(name: &str) -> u64 {
+    let Some(second) = name.rfind(SEPARATOR) else {
+        return 0;
+    };
+    let Some(first) = name[..second].rfind(SEPARATOR) else {
+        return 0;
+    };
+    u64::from_str_radix(&name[first + 1..second], 16).unwrap_or(0)
+}
+
+/// An id item's id and its name without the `|id|` part (Curator's `parseId`).
+pub(crate) fn item_id(name: &str) -> (&str, String) {
+    let Some(first) = name.find(SEPARATOR) else {
+        return (name, name.to_owned());
+    };
+    let Some(second) = name[first + 1..].find(SEPARATOR).map(|i| i + first + 1) else {
+        return (name, name.to_owned());
+    };
+    (
+        &name[first + 1..second],
+        format!("{}{}", &name[..first], &name[second + 1..]),
+    )
+}
+
+/// Milliseconds since the Unix epoch now.
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Order {
+    /// The items among `children` that can be taken now, in take order, and when the next
+    /// one that is not due yet will be.
+    fn arrange(self, children: Vec<String>) -> (Vec<String>, Option<Instant>) {
+        let mut items = sorted_items(children);
+        match self {
+            Order::Lexical => (items, None),
+            Order::Id => {
+                items.sort_by_cached_key(|name| item_id(name).1);
+                (items, None)
+            }
+            Order::Delay => {
+                items.sort_by_key(|name| item_epoch(name));
+                let now = now_millis();
+                let due = items
+                    .iter()
+                    .map(|name| item_epoch(name))
+                    .find(|epoch| *epoch > now)
+                    // A due time too far away to represent: wait for changes only.
+                    .and_then(|epoch| {
+                        Instant::now().checked_add(Duration::from_millis(epoch - now))
+                    });
+                items.retain(|name| item_epoch(name) <= now);
+                (items, due)
+            }
         }
     }
 }
@@ -788,6 +925,30 @@ mod tests {
         let good = encode_items(&[b"abc"]);
         assert_eq!(decode_items(&good[..good.len() - 1]), None);
         assert_eq!(decode_items(&[good.as_slice(), b"x"].concat()), None);
+    }
+
+    #[test]
+    fn delay_and_id_names_parse_as_curators() {
+        let name = format!(
+            "{}0000000003",
+            crate::delay_queue::delay_name(0x19A_BCDE_F012)
+        );
+        assert_eq!(name, "queue-|19ABCDEF012|0000000003");
+        assert_eq!(item_epoch(&name), 0x19A_BCDE_F012);
+        assert_eq!(item_epoch("queue-0000000001"), 0);
+        assert_eq!(item_epoch("queue-|zz|0000000001"), 0);
+        assert_eq!(
+            item_id("queue-|job_1|0000000007"),
+            ("job_1", "queue-0000000007".to_owned())
+        );
+        assert_eq!(item_id("queue-0000000007").0, "queue-0000000007");
+        let (ready, due) = Order::Delay.arrange(vec![
+            format!("{}0000000002", crate::delay_queue::delay_name(u64::MAX / 2)),
+            format!("{}0000000001", crate::delay_queue::delay_name(5)),
+        ]);
+        assert_eq!(ready.len(), 1);
+        assert!(ready[0].ends_with("0000000001"));
+        assert!(due.is_some());
     }
 
     #[test]

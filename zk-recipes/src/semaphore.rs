@@ -120,6 +120,83 @@ impl Semaphore {
         }
     }
 
+    /// Waits for `qty` leases, one after the other as Curator's `acquire(qty)` does; if one
+    /// fails, the leases already taken are returned first. Dropping the future returns
+    /// whatever it took (in the background).
+    ///
+    /// Two callers each holding some leases while waiting for more can block each other
+    /// (as with Curator); use [`try_acquire_many`](Self::try_acquire_many) when several
+    /// callers take more than one lease.
+    ///
+    /// ```no_run
+    /// # async fn demo(slots: zk_recipes::Semaphore) -> Result<(), zk_recipes::Error> {
+    /// let leases = slots.acquire_many(2).await?;
+    /// // ... use two slots ...
+    /// for lease in leases {
+    ///     lease.release().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] for 0 or more than the semaphore's leases; as
+    /// [`acquire`](Self::acquire).
+    pub async fn acquire_many(&self, qty: usize) -> Result<Vec<Lease>> {
+        self.check_qty(qty)?;
+        let mut leases = Vec::with_capacity(qty);
+        for _ in 0..qty {
+            match self.acquire().await {
+                Ok(lease) => leases.push(lease),
+                Err(e) => {
+                    return_all(leases).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(leases)
+    }
+
+    /// Like [`acquire_many`](Self::acquire_many), giving up after `timeout` (for all of
+    /// them) with `Ok(None)`: then every lease taken so far has been returned.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_many`](Self::acquire_many).
+    pub async fn try_acquire_many(
+        &self,
+        qty: usize,
+        timeout: Duration,
+    ) -> Result<Option<Vec<Lease>>> {
+        self.check_qty(qty)?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut leases = Vec::with_capacity(qty);
+        for _ in 0..qty {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_acquire(left).await {
+                Ok(Some(lease)) => leases.push(lease),
+                Ok(None) => {
+                    return_all(leases).await;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    return_all(leases).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Some(leases))
+    }
+
+    fn check_qty(&self, qty: usize) -> Result<()> {
+        if qty == 0 || qty > self.max_leases {
+            return Err(Error::InvalidState(
+                "lease count must be between 1 and the semaphore's maximum",
+            ));
+        }
+        Ok(())
+    }
+
     /// Takes the internal lock (kept in `internal` so that the caller can release it if
     /// this future is abandoned), then a lease.
     async fn acquire_with(
@@ -161,6 +238,16 @@ impl Semaphore {
             path,
             released: false,
         })
+    }
+}
+
+/// Returns every lease (logging failures: a lease that cannot be deleted ends with the
+/// session).
+async fn return_all(leases: Vec<Lease>) {
+    for lease in leases {
+        if let Err(e) = lease.release().await {
+            tracing::warn!(error = %e, "could not return a semaphore lease");
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! [`TreeCache`]: an in-memory mirror of a subtree, kept up to date with one persistent
-//! recursive watch (Curator's `TreeCache` / `CuratorCache`).
+//! recursive watch (Curator's `TreeCache` / `CuratorCache`; [`CuratorCache`] is an alias).
 //!
 //! Start: add a [`PersistentRecursive`](zk_client::AddWatchMode::PersistentRecursive) watch
 //! on the root, then read the whole subtree (every node's data and children), reporting
@@ -140,6 +140,9 @@ impl Shared {
     }
 }
 
+/// Curator 5's name for the same cache.
+pub type CuratorCache = TreeCache;
+
 /// A mirror of the subtree at a root. Dropping it stops the background task.
 #[derive(Debug)]
 pub struct TreeCache {
@@ -158,6 +161,41 @@ impl TreeCache {
     /// [`Error::InvalidPath`](crate::Error::InvalidPath); ZooKeeper errors, e.g.
     /// [`zk_client::Error::Unimplemented`] from a server without persistent watches (< 3.6).
     pub async fn start(client: &Client, root: &str) -> Result<TreeCache> {
+        TreeCache::start_with(client, root, None).await
+    }
+
+    /// Like [`start`](Self::start), with an event stream subscribed before the initial
+    /// load: it begins with a [`TreeEvent::NodeAdded`] per node found, then
+    /// [`TreeEvent::Initialized`], then every change (Curator's `CuratorCache` listener with
+    /// its `initialized()` call). Nothing is missed between starting and listening.
+    ///
+    /// ```no_run
+    /// use zk_recipes::{TreeCache, TreeEvent};
+    ///
+    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_recipes::Error> {
+    /// let (cache, mut events) = TreeCache::start_with_events(&client, "/app/config").await?;
+    /// while let Some(event) = events.next().await {
+    ///     if event == TreeEvent::Initialized {
+    ///         println!("loaded {} nodes", cache.snapshot().len());
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub async fn start_with_events(client: &Client, root: &str) -> Result<(TreeCache, TreeEvents)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cache = TreeCache::start_with(client, root, Some(tx)).await?;
+        Ok((cache, TreeEvents { rx }))
+    }
+
+    async fn start_with(
+        client: &Client,
+        root: &str,
+        subscriber: Option<mpsc::UnboundedSender<TreeEvent>>,
+    ) -> Result<TreeCache> {
         if root != "/" {
             paths::validate_recipe_path(root)?;
         }
@@ -165,6 +203,7 @@ impl TreeCache {
         let watcher =
             paths::retrying(|| client.add_watch(root, AddWatchMode::PersistentRecursive)).await?;
         let shared = Arc::new(StdMutex::new(Shared::default()));
+        lock(&shared).subscribers.extend(subscriber);
         let fresh = load(client, root).await?;
         {
             let mut shared = lock(&shared);

@@ -5,7 +5,10 @@ use zk_recipes::AtomicLong;
 use crate::{connect, start, within};
 use zk_testkit::ServerKind;
 
-for_each_server!(concurrent_increments_and_compare_and_set,);
+for_each_server!(
+    concurrent_increments_and_compare_and_set,
+    an_atomic_value_promotes_to_its_lock_after_a_conflict,
+);
 
 async fn concurrent_increments_and_compare_and_set(kind: ServerKind) {
     const TASKS: i64 = 4;
@@ -61,4 +64,70 @@ async fn concurrent_increments_and_compare_and_set(kind: ServerKind) {
         counter.get().await,
         Err(zk_recipes::Error::InvalidValue(_))
     ));
+}
+
+/// An update whose optimistic attempt meets a conflict takes the promoted lock: while
+/// someone else holds that lock it gives up with `Contention`; once the lock is free it
+/// succeeds under it.
+async fn an_atomic_value_promotes_to_its_lock_after_a_conflict(kind: ServerKind) {
+    use std::time::Duration;
+    use zk_recipes::{AtomicInteger, AtomicValue, Error, Mutex};
+
+    let server = start(kind).await;
+    let client = connect(&server.connect_string()).await;
+    let other = connect(&server.connect_string()).await;
+    let (path, lock) = ("/values/v", "/values/v-lock");
+    let value = AtomicValue::new(&client, path)
+        .unwrap()
+        .max_attempts(1)
+        .promoted_to_lock(lock, Duration::from_millis(300))
+        .unwrap();
+    value.force_set(b"a").await.unwrap();
+
+    // Each call of the update function first changes the node behind its back: the
+    // optimistic attempt always conflicts.
+    let conflicting = |next: &'static [u8]| {
+        let other = other.clone();
+        move |_: Option<&[u8]>| {
+            let other = other.clone();
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    other.set_data(path, b"x", None).await.unwrap();
+                })
+            });
+            next.to_vec()
+        }
+    };
+    let held = Mutex::new(&other, lock).unwrap().acquire().await.unwrap();
+    let blocked = value.update(conflicting(b"b")).await;
+    assert!(matches!(blocked, Err(Error::Contention(_))), "{blocked:?}");
+    held.release().await.unwrap();
+
+    // Free lock: the first (optimistic) attempt conflicts, the one under the lock wins.
+    let mut calls = 0;
+    let updated = value
+        .update(|_| {
+            calls += 1;
+            if calls == 1 {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(async {
+                        other.set_data(path, b"x", None).await.unwrap();
+                    })
+                });
+            }
+            b"c".to_vec()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.pre.as_deref(), updated.post.as_slice()),
+        (Some(&b"x"[..]), &b"c"[..])
+    );
+    assert_eq!(calls, 2);
+    assert_eq!(value.get().await.unwrap().as_deref(), Some(&b"c"[..]));
+
+    // An integer node holding something else is refused, not overwritten.
+    let int = AtomicInteger::new(&client, path).unwrap();
+    assert!(matches!(int.increment().await, Err(Error::InvalidValue(_))));
+    assert_eq!(value.get().await.unwrap().as_deref(), Some(&b"c"[..]));
 }

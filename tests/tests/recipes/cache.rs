@@ -12,7 +12,11 @@ use zk_testkit::{FaultProxy, ServerKind};
 
 use crate::{connect, connect_with, start, within};
 
-for_each_server!(caches_mirror_changes, caches_converge_after_reconnect);
+for_each_server!(
+    caches_mirror_changes,
+    caches_converge_after_reconnect,
+    a_curator_writer_and_our_cache_agree,
+);
 
 async fn start_lite() -> zk_server_lite::Server {
     zk_testkit::init_tracing();
@@ -224,4 +228,202 @@ async fn caches_end_with_the_session_on_server_lite() {
     assert!(node.is_ended() && tree.is_ended());
     assert_eq!(node.current().unwrap().data, b"e");
     assert_eq!(contents(&tree), expect(&[("/e", "e")]));
+}
+
+/// What one path went through: incarnations (create .. delete), each a list of data values.
+type History = Vec<(Vec<String>, bool)>;
+
+/// Applies one change to the per-path histories (`None` data: deleted).
+fn record(histories: &mut BTreeMap<String, History>, path: &str, data: Option<&str>, added: bool) {
+    let history = histories.entry(path.to_owned()).or_default();
+    match data {
+        Some(data) if added => history.push((vec![data.to_owned()], false)),
+        Some(data) => match history.last_mut() {
+            Some((values, false)) => values.push(data.to_owned()),
+            _ => history.push((vec![data.to_owned()], false)),
+        },
+        None => {
+            if let Some(last) = history.last_mut() {
+                last.1 = true;
+            }
+        }
+    }
+}
+
+/// `seen` is what a cache may report for `written`: incarnations in order (some may be
+/// missed entirely when they were short), each one's values in order (some skipped when
+/// changes came faster than reads), and the last incarnation's last value and liveness
+/// equal to the writer's.
+fn consistent(written: &History, seen: &History) -> bool {
+    let mut w = written.iter();
+    for (values, removed) in seen {
+        let Some(matched) = w.by_ref().find(|(all, _)| {
+            let mut all = all.iter();
+            values.iter().all(|v| all.any(|a| a == v))
+        }) else {
+            return false;
+        };
+        if *removed && !matched.1 {
+            return false;
+        }
+    }
+    match (written.last(), seen.last()) {
+        (Some((wv, wr)), Some((sv, sr))) => wr == sr && (*wr || wv.last() == sv.last()),
+        (Some((_, true)), None) => true,
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Curator writes a script of creates, updates and deletes under a root; our cache (started
+/// first, with its events from the initial load on) ends with the same view, and for every
+/// node the events it reported follow the writer's order.
+async fn a_curator_writer_and_our_cache_agree(kind: ServerKind) {
+    if !crate::jvm::java_ready() {
+        return;
+    }
+    let classes = crate::jvm::compiled().await;
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let client = connect(&cs).await;
+    let root = "/cc";
+    client.create(root, b"r", &persistent()).await.unwrap();
+    let (cache, mut events) = TreeCache::start_with_events(&client, root).await.unwrap();
+    let mut seen: BTreeMap<String, History> = BTreeMap::new();
+    match within("the initial events", events.next()).await {
+        Some(TreeEvent::NodeAdded { path, node }) => {
+            assert_eq!((path.as_str(), node.data.as_slice()), (root, &b"r"[..]));
+            record(&mut seen, &path, Some("r"), true);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        within("initialized", events.next()).await,
+        Some(TreeEvent::Initialized)
+    );
+
+    let mut written: BTreeMap<String, History> = BTreeMap::new();
+    record(&mut written, root, Some("r"), true);
+    let mut script = Vec::new();
+    for round in 0..4 {
+        for name in ["a", "b"] {
+            let p = format!("{root}/{name}");
+            script.push(format!("create {p} {name}{round}c"));
+            script.push(format!("create {p}/x {name}{round}x"));
+            script.push(format!("set {p} {name}{round}s1"));
+            script.push(format!("set {p}/x {name}{round}xs"));
+            script.push(format!("set {p} {name}{round}s2"));
+            if round < 3 {
+                script.push(format!("delete {p}/x"));
+                script.push(format!("delete {p}"));
+            }
+        }
+        script.push(format!("set {root} r{round}"));
+    }
+    for line in &script {
+        let w: Vec<&str> = line.split(' ').collect();
+        match w[0] {
+            "create" => record(&mut written, w[1], Some(w[2]), true),
+            "set" => record(&mut written, w[1], Some(w[2]), false),
+            _ => record(&mut written, w[1], None, false),
+        }
+    }
+
+    let mut java = crate::jvm::Participant::spawn(&classes, "CuratorWriterParticipant", &[&cs]);
+    java.expect("READY").await;
+    for line in &script {
+        java.send(line);
+    }
+    java.send(&format!("tree {root}"));
+    let mut final_view = BTreeMap::new();
+    loop {
+        let line = within("Java's tree", async {
+            loop {
+                let line = java.lines.recv().await.expect("the writer ended");
+                if line.starts_with("NODE ") || line == "END" {
+                    return line;
+                }
+            }
+        })
+        .await;
+        let Some(rest) = line.strip_prefix("NODE ") else {
+            break;
+        };
+        let (path, data) = rest.split_once(' ').unwrap();
+        final_view.insert(path.to_owned(), data.as_bytes().to_vec());
+    }
+    java.send("quit");
+    java.expect("DONE").await;
+    java.finish().await;
+
+    // Same final view (every event already queued when it matches is counted too)...
+    let apply = |seen: &mut BTreeMap<String, History>, event: TreeEvent| match event {
+        TreeEvent::NodeAdded { path, node } => record(
+            seen,
+            &path,
+            Some(&String::from_utf8_lossy(&node.data)),
+            true,
+        ),
+        TreeEvent::NodeUpdated { path, node } => record(
+            seen,
+            &path,
+            Some(&String::from_utf8_lossy(&node.data)),
+            false,
+        ),
+        TreeEvent::NodeRemoved { path, .. } => record(seen, &path, None, false),
+        other => panic!("unexpected {other:?}"),
+    };
+    within("our cache to match Curator's view", async {
+        loop {
+            // Events are queued together with the change they describe.
+            while let Ok(Some(event)) = tokio::time::timeout(Duration::ZERO, events.next()).await {
+                apply(&mut seen, event);
+            }
+            if contents(&cache) == final_view {
+                break;
+            }
+            let event = events.next().await.expect("cache ended");
+            apply(&mut seen, event);
+        }
+    })
+    .await;
+    // ...and per node, events in the writer's order.
+    for (path, history) in &written {
+        let ours = seen.get(path).cloned().unwrap_or_default();
+        assert!(
+            consistent(history, &ours),
+            "{path}: Curator wrote {history:?}, our cache reported {ours:?}"
+        );
+    }
+}
+
+/// The order check rejects reordered values, a wrong final value, invented incarnations and
+/// a missed final removal.
+#[test]
+fn the_per_node_order_check_can_fail() {
+    let v = |values: &[&str], removed: bool| {
+        (values.iter().map(|s| (*s).to_owned()).collect(), removed)
+    };
+    let written: History = vec![v(&["a", "b", "c"], true), v(&["d", "e"], false)];
+    assert!(consistent(
+        &written,
+        &[v(&["a", "c"], true), v(&["e"], false)].to_vec()
+    ));
+    assert!(consistent(&written, &[v(&["d", "e"], false)].to_vec()));
+    assert!(!consistent(
+        &written,
+        &[v(&["c", "a"], true), v(&["e"], false)].to_vec()
+    ));
+    assert!(!consistent(
+        &written,
+        &[v(&["a"], true), v(&["d"], false)].to_vec()
+    ));
+    assert!(!consistent(
+        &written,
+        &[v(&["x"], true), v(&["e"], false)].to_vec()
+    ));
+    assert!(!consistent(
+        &written,
+        &[v(&["a"], true), v(&["e"], true)].to_vec()
+    ));
 }

@@ -10,20 +10,21 @@
 //! On Apache ZooKeeper and on zk-server-lite (the Java client talks to both).
 //!
 //! Skipped (with a message) when javac/java or the Curator jars are missing, unless
-//! `ZK_REQUIRE_FOREIGN_CLIENTS` is set (as CI does): then a missing tool fails the test.
+//! `ZK_REQUIRE_FOREIGN_CLIENTS` is set (as CI does): then a missing tool fails the test
+//! (see [`crate::jvm`]).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use zk_client::{Client, CreateMode, CreateOptions, Error};
-use zk_recipes::{AtomicLong, DoubleBarrier, LeaderLatch, Mutex, ReadWriteLock, Semaphore, paths};
+use zk_recipes::{
+    AtomicInteger, AtomicLong, DoubleBarrier, LeaderLatch, MultiLock, Mutex, ReadWriteLock,
+    Semaphore, paths,
+};
 use zk_testkit::{ServerKind, wait_until};
 
+use crate::jvm::{Participant, compiled, java_ready};
 use crate::{WAIT, connect, start, within};
 
 for_each_server!(
@@ -34,187 +35,10 @@ for_each_server!(
     curator_and_rust_read_write_locks_share_readers_and_exclude_writers,
     curator_and_rust_members_pass_one_double_barrier,
     curator_and_rust_share_semaphore_leases,
+    curator_and_rust_multi_locks_exclude_each_other,
+    curator_and_rust_share_several_semaphore_leases,
+    curator_and_rust_increment_one_atomic_integer_through_a_promoted_lock,
 );
-
-const JARS: &[&str] = &[
-    "curator-recipes.jar",
-    "curator-framework.jar",
-    "curator-client.jar",
-    "zookeeper.jar",
-    "zookeeper-jute.jar",
-    "guava.jar",
-    "slf4j-api.jar",
-    "slf4j-nop.jar",
-];
-
-fn jar_path(jar: &str) -> PathBuf {
-    Path::new("/usr/share/java").join(jar)
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new(cmd)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-/// `true` if Java and the Curator jars are there; otherwise skips (or fails in CI).
-fn java_ready() -> bool {
-    let missing: Vec<String> = JARS
-        .iter()
-        .map(|j| jar_path(j))
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .chain(
-            ["javac", "java"]
-                .into_iter()
-                .filter(|c| !have(c))
-                .map(String::from),
-        )
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!("Curator cross-language test: missing {missing:?}");
-    if std::env::var_os("ZK_REQUIRE_FOREIGN_CLIENTS").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED: {message}");
-    false
-}
-
-fn classpath(extra: &Path) -> String {
-    std::iter::once(extra.to_path_buf())
-        .chain(JARS.iter().map(|j| jar_path(j)))
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// Compiles the participants into `out`.
-fn javac(out: &Path) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/recipes/java");
-    let status = Command::new("javac")
-        .args(["-nowarn", "-cp", &classpath(out), "-d"])
-        .arg(out)
-        .arg(dir.join("CuratorMutexParticipant.java"))
-        .arg(dir.join("CuratorLatchParticipant.java"))
-        .arg(dir.join("CuratorCounterParticipant.java"))
-        .arg(dir.join("CuratorBarrierParticipant.java"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "javac in {} failed", dir.display());
-}
-
-/// Compiles the participants into a temporary directory.
-async fn compiled() -> tempfile::TempDir {
-    let classes = tempfile::tempdir().unwrap();
-    let dir = classes.path().to_path_buf();
-    tokio::task::spawn_blocking(move || javac(&dir))
-        .await
-        .unwrap();
-    classes
-}
-
-/// A running Java participant: its stdout lines arrive on a channel; killed on drop.
-struct Participant {
-    child: Option<Child>,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Participant {
-    fn spawn(classes: &Path, class: &str, args: &[&str]) -> Participant {
-        let mut child = Command::new("java")
-            .args([
-                "-Xmx128m",
-                "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1",
-                "-cp",
-            ])
-            .arg(classpath(classes))
-            .arg(class)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take();
-        let (tx, lines) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Participant {
-            child: Some(child),
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for the next line starting with `prefix`; returns the rest of it.
-    async fn expect(&mut self, prefix: &str) -> String {
-        within(
-            &format!("the Java participant to print {prefix:?}"),
-            async {
-                loop {
-                    match self.lines.recv().await {
-                        Some(line) => {
-                            self.seen.push(line.clone());
-                            if let Some(rest) = line.strip_prefix(prefix) {
-                                return rest.trim().to_owned();
-                            }
-                        }
-                        None => panic!(
-                            "the Java participant ended before {prefix:?}; it printed {:?}",
-                            self.seen
-                        ),
-                    }
-                }
-            },
-        )
-        .await
-    }
-
-    /// Writes a line to its stdin.
-    fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Waits for a clean exit.
-    async fn finish(mut self) {
-        let mut child = self.child.take().unwrap();
-        let status = within(
-            "the Java participant to exit",
-            tokio::task::spawn_blocking(move || child.wait()),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        assert!(status.success(), "Java participant failed: {status}");
-    }
-}
-
-impl Drop for Participant {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// `node` has Curator's mutex node shape: `_c_<uuid>-lock-<10 digits>`.
 fn assert_curator_shape(node: &str) {
@@ -232,22 +56,14 @@ async fn curator_and_rust_hand_the_lock_over_both_ways(kind: ServerKind) {
     }
     let server = start(kind).await;
     let cs = server.connect_string();
-    let classes = tempfile::tempdir().unwrap();
-    let dir = classes.path().to_path_buf();
-    tokio::task::spawn_blocking(move || javac(&dir))
-        .await
-        .unwrap();
+    let classes = compiled().await;
     let client = connect(&cs).await;
     let path = "/xlang/handover";
     let mutex = Mutex::new(&client, path).unwrap();
 
     // Rust holds; Curator queues behind us (its node sorts second) and waits.
     let guard = mutex.acquire().await.unwrap();
-    let mut java = Participant::spawn(
-        classes.path(),
-        "CuratorMutexParticipant",
-        &[&cs, path, "hold"],
-    );
+    let mut java = Participant::spawn(&classes, "CuratorMutexParticipant", &[&cs, path, "hold"]);
     java.expect("CONNECTED").await;
     wait_until(WAIT, "Curator's contender behind ours", || {
         let m = mutex.clone();
@@ -331,11 +147,7 @@ async fn curator_and_rust_holders_never_overlap(kind: ServerKind) {
     }
     let server = start(kind).await;
     let cs = server.connect_string();
-    let classes = tempfile::tempdir().unwrap();
-    let dir = classes.path().to_path_buf();
-    tokio::task::spawn_blocking(move || javac(&dir))
-        .await
-        .unwrap();
+    let classes = compiled().await;
     let setup = connect(&cs).await;
     paths::ensure_path(&setup, "/xlang").await.unwrap();
     setup
@@ -351,7 +163,7 @@ async fn curator_and_rust_holders_never_overlap(kind: ServerKind) {
     let mut java: Vec<Participant> = (0..JAVA)
         .map(|_| {
             Participant::spawn(
-                classes.path(),
+                &classes,
                 "CuratorMutexParticipant",
                 &[
                     &cs,
@@ -436,11 +248,7 @@ async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways(kind:
     let cs = server.connect_string();
     let classes = compiled().await;
     let path = "/xlang/election";
-    let mut java = Participant::spawn(
-        classes.path(),
-        "CuratorLatchParticipant",
-        &[&cs, path, "java"],
-    );
+    let mut java = Participant::spawn(&classes, "CuratorLatchParticipant", &[&cs, path, "java"]);
     java.expect("CONNECTED").await;
 
     // Curator first: it leads, ours queue behind it.
@@ -484,14 +292,14 @@ async fn curator_and_rust_latches_elect_one_leader_and_hand_over_both_ways(kind:
         async move { l.participants().await.unwrap().len() == 3 }
     })
     .await;
-    let mut first = latches.remove(0);
+    let first = latches.remove(0);
     first.close().await;
     within("rust1 to lead", latches[0].await_leadership())
         .await
         .unwrap();
     assert_eq!(rust_leaders(&latches), ["rust1"]);
     assert!(java.lines.try_recv().is_err(), "Curator must not lead yet");
-    let mut second = latches.remove(0);
+    let second = latches.remove(0);
     second.close().await;
     java.expect("LEADER").await;
     let participants = second.participants().await.unwrap();
@@ -520,7 +328,7 @@ async fn curator_and_rust_increment_one_atomic_long(kind: ServerKind) {
     let mut java: Vec<Participant> = (0..JAVA)
         .map(|_| {
             Participant::spawn(
-                classes.path(),
+                &classes,
                 "CuratorCounterParticipant",
                 &[&cs, path, &increments],
             )
@@ -568,7 +376,7 @@ async fn curator_and_rust_read_write_locks_share_readers_and_exclude_writers(kin
 
     // A Curator reader and ours hold the lock together.
     let mut java_reader = Participant::spawn(
-        classes.path(),
+        &classes,
         "CuratorMutexParticipant",
         &[&cs, path, "hold", "read"],
     );
@@ -603,7 +411,7 @@ async fn curator_and_rust_read_write_locks_share_readers_and_exclude_writers(kin
 
     // While we write, a Curator writer waits; it gets the lock when we release.
     let mut java_writer = Participant::spawn(
-        classes.path(),
+        &classes,
         "CuratorMutexParticipant",
         &[&cs, path, "hold", "write"],
     );
@@ -645,11 +453,7 @@ async fn curator_and_rust_members_pass_one_double_barrier(kind: ServerKind) {
     let cs = server.connect_string();
     let classes = compiled().await;
     let path = "/xlang/barrier";
-    let mut java = Participant::spawn(
-        classes.path(),
-        "CuratorBarrierParticipant",
-        &[&cs, path, "3"],
-    );
+    let mut java = Participant::spawn(&classes, "CuratorBarrierParticipant", &[&cs, path, "3"]);
     java.expect("CONNECTED").await;
     let ours: Vec<DoubleBarrier> = vec![
         DoubleBarrier::new(&connect(&cs).await, path, 3).unwrap(),
@@ -714,7 +518,7 @@ async fn curator_and_rust_share_semaphore_leases(kind: ServerKind) {
 
     // Curator holds one of the two leases; we can take the other, not a third.
     let mut java = Participant::spawn(
-        classes.path(),
+        &classes,
         "CuratorMutexParticipant",
         &[&cs, path, "lease", "2"],
     );
@@ -742,4 +546,213 @@ async fn curator_and_rust_share_semaphore_leases(kind: ServerKind) {
     let second = within("the freed lease", waiting).await.unwrap();
     ours.release().await.unwrap();
     second.release().await.unwrap();
+}
+
+/// Curator's `InterProcessMultiLock` and our `MultiLock` over the same two paths exclude each
+/// other both ways, and a plain mutex on one of the paths waits for either; a multi-lock
+/// that cannot get its second lock holds nothing.
+async fn curator_and_rust_multi_locks_exclude_each_other(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let client = connect(&cs).await;
+    let (a, b) = ("/xlang/multi/a", "/xlang/multi/b");
+    let ours = MultiLock::new(vec![
+        Mutex::new(&client, a).unwrap(),
+        Mutex::new(&client, b).unwrap(),
+    ])
+    .unwrap();
+
+    // Curator holds both: we get neither, and hold nothing after giving up.
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorMutexParticipant",
+        &[&cs, &format!("{a},{b}"), "multi"],
+    );
+    java.expect("HELD").await;
+    assert!(
+        ours.try_acquire(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let single = Mutex::new(&client, b).unwrap();
+    assert!(
+        single
+            .try_acquire(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for path in [a, b] {
+        let contenders = Mutex::new(&client, path)
+            .unwrap()
+            .contenders()
+            .await
+            .unwrap();
+        assert_eq!(contenders.len(), 1, "{path}: {contenders:?}");
+    }
+    java.send("release");
+    java.expect("DONE").await;
+    java.finish().await;
+
+    // We hold both: Curator waits until we release.
+    let guard = within("our multi-lock", ours.acquire()).await.unwrap();
+    assert_eq!(guard.fencing_tokens().len(), 2);
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorMutexParticipant",
+        &[&cs, &format!("{a},{b}"), "multi"],
+    );
+    wait_until(WAIT, "Curator to queue on the first lock", || {
+        let m = Mutex::new(&client, a).unwrap();
+        async move { m.contenders().await.unwrap().len() == 2 }
+    })
+    .await;
+    java.expect("CONNECTED").await;
+    assert!(java.lines.try_recv().is_err(), "Curator must wait");
+    guard.release().await.unwrap();
+    java.expect("HELD").await;
+    java.send("release");
+    java.expect("DONE").await;
+    java.finish().await;
+
+    // A Curator mutex on `b` blocks our multi-lock, which then releases `a` as well.
+    let mut java = Participant::spawn(&classes, "CuratorMutexParticipant", &[&cs, b, "hold"]);
+    java.expect("HELD").await;
+    assert!(
+        ours.try_acquire(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let free = Mutex::new(&client, a).unwrap();
+    let held = within("lock a, left free", free.try_acquire(WAIT))
+        .await
+        .unwrap();
+    held.unwrap().release().await.unwrap();
+    java.send("release");
+    java.expect("DONE").await;
+    java.finish().await;
+}
+
+/// Our semaphore takes several leases at once beside Curator's leases, and gives back what
+/// it took when it cannot get them all.
+async fn curator_and_rust_share_several_semaphore_leases(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let client = connect(&cs).await;
+    let path = "/xlang/multi-lease";
+    let semaphore = Semaphore::new(&client, path, 3).unwrap();
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorMutexParticipant",
+        &[&cs, path, "lease", "3"],
+    );
+    java.expect("HELD").await;
+    // Two of three left: three at once cannot be had; what was taken is returned.
+    assert!(
+        semaphore
+            .try_acquire_many(3, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(semaphore.participants().await.unwrap().len(), 1);
+    let two = within("two leases", semaphore.acquire_many(2))
+        .await
+        .unwrap();
+    assert_eq!(semaphore.participants().await.unwrap().len(), 3);
+    assert!(
+        semaphore
+            .try_acquire(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        semaphore.acquire_many(4).await,
+        Err(zk_recipes::Error::InvalidState(_))
+    ));
+    for lease in two {
+        lease.release().await.unwrap();
+    }
+    java.send("release");
+    java.expect("DONE").await;
+    java.finish().await;
+    assert!(semaphore.participants().await.unwrap().is_empty());
+}
+
+/// Curator's `DistributedAtomicInteger` promoted to a lock and our `AtomicInteger` promoted
+/// to the same lock path count one 4-byte counter without losing an update; the lock path
+/// holds Curator's mutex nodes only while someone is promoted.
+async fn curator_and_rust_increment_one_atomic_integer_through_a_promoted_lock(kind: ServerKind) {
+    const JAVA: usize = 2;
+    const JAVA_ROUNDS: usize = 30;
+    const RUST: usize = 2;
+    const RUST_ROUNDS: usize = 30;
+    if !java_ready() {
+        return;
+    }
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let (path, lock) = ("/xlang/int", "/xlang/int-lock");
+    let rounds = JAVA_ROUNDS.to_string();
+    let mut java: Vec<Participant> = (0..JAVA)
+        .map(|_| {
+            Participant::spawn(
+                &classes,
+                "CuratorCounterParticipant",
+                &[&cs, path, &rounds, "int", lock],
+            )
+        })
+        .collect();
+    for p in &mut java {
+        p.expect("CONNECTED").await;
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..RUST {
+        let client = connect(&cs).await;
+        tasks.push(tokio::spawn(async move {
+            // One optimistic attempt, then the lock: most increments under contention take it.
+            let counter = AtomicInteger::new(&client, path)
+                .unwrap()
+                .max_attempts(1)
+                .promoted_to_lock(lock, WAIT)
+                .unwrap();
+            for _ in 0..RUST_ROUNDS {
+                counter.increment().await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        within("our increments", task).await.unwrap();
+    }
+    for p in java {
+        p.finish().await;
+    }
+    let client = connect(&cs).await;
+    let (data, _) = client.get_data(path).await.unwrap();
+    let expected = i32::try_from(JAVA * JAVA_ROUNDS + RUST * RUST_ROUNDS).unwrap();
+    assert_eq!(
+        data.as_ref(),
+        expected.to_be_bytes(),
+        "4-byte big-endian, no update lost"
+    );
+    assert_eq!(
+        AtomicInteger::new(&client, path)
+            .unwrap()
+            .get()
+            .await
+            .unwrap(),
+        expected
+    );
 }

@@ -15,6 +15,7 @@ for_each_server!(
     a_cut_leader_loses_leadership_before_another_takes_over,
     after_a_reconnect_the_leader_rechecks_and_leads_again,
     a_leader_whose_node_is_deleted_queues_again_behind_the_new_leader,
+    a_joined_latch_is_shared_with_its_watcher_and_closed_through_a_clone,
 );
 
 fn leaders(latches: &[LeaderLatch]) -> Vec<usize> {
@@ -76,7 +77,7 @@ pub(crate) async fn one_leader_and_hand_over(cs: &str) {
 
     // Close the leader: the next in line (and only it) takes over.
     let next_id = participants[1].id.clone();
-    let mut closing = latches.remove(leader);
+    let closing = latches.remove(leader);
     let mut changes = closing.leadership_changes();
     assert_eq!(changes.next().await, Some(true));
     closing.close().await;
@@ -93,7 +94,7 @@ pub(crate) async fn one_leader_and_hand_over(cs: &str) {
     assert_eq!(participants.len(), 2);
     assert_eq!(participants[0].id, next_id);
 
-    for mut latch in latches {
+    for latch in latches {
         latch.close().await;
     }
 }
@@ -145,7 +146,12 @@ async fn a_cut_leader_loses_leadership_before_another_takes_over(kind: ServerKin
         async move { old.status().ended == Some(LatchEnd::SessionLost) }
     })
     .await;
-    assert!(old.await_leadership().await.is_err());
+    // Waiting on it says the session is gone and what to do, instead of "closed".
+    let err = old.await_leadership().await.unwrap_err();
+    assert!(err.is_session_lost(), "{err:?}");
+    assert!(err.to_string().contains("new Client"), "{err}");
+    let err = old.run_while_leader(async {}).await.unwrap_err();
+    assert!(matches!(err, zk_recipes::Error::SessionLost(_)), "{err:?}");
     assert_eq!(others[0].participants().await.unwrap().len(), 2);
 }
 
@@ -188,12 +194,10 @@ async fn after_a_reconnect_the_leader_rechecks_and_leads_again(kind: ServerKind)
     assert_eq!(ran.unwrap(), Some(7));
 
     // Session policy: a cut does not interrupt leadership at all.
-    let mut standard = standard;
     standard.close().await;
     within("the follower's leadership", follower.await_leadership())
         .await
         .unwrap();
-    let mut follower = follower;
     follower.close().await;
     let session = LeaderLatch::new(&proxied, path, "session")
         .unwrap()
@@ -257,4 +261,49 @@ async fn a_leader_whose_node_is_deleted_queues_again_behind_the_new_leader(kind:
         .map(|p| p.id)
         .collect();
     assert_eq!(ids, ["b", "a"]);
+}
+
+/// `join` starts in one call; a listener added afterwards still hears the first gain; a
+/// clone handed to another task can close the latch for everyone.
+async fn a_joined_latch_is_shared_with_its_watcher_and_closed_through_a_clone(kind: ServerKind) {
+    let server = start(kind).await;
+    let client = connect(&server.connect_string()).await;
+    let path = "/election/joined";
+    let latch = LeaderLatch::join(&client, path, "solo").unwrap();
+    within("leadership", latch.await_leadership())
+        .await
+        .unwrap();
+    // Subscribed after the gain: the gain is reported first, then the loss at close.
+    let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    latch.listen(move |leader| {
+        let _ = tx.send(leader);
+    });
+    assert_eq!(
+        within("the listener's first call", heard.recv()).await,
+        Some(true)
+    );
+
+    let watcher = tokio::spawn({
+        let latch = latch.clone();
+        async move {
+            latch.await_leadership().await.unwrap();
+            latch.close().await;
+        }
+    });
+    within("the watcher to close the latch", watcher)
+        .await
+        .unwrap();
+    assert_eq!(
+        within("the listener's loss", heard.recv()).await,
+        Some(false)
+    );
+    assert_eq!(latch.status().ended, Some(LatchEnd::Closed));
+    assert!(!latch.has_leadership());
+    assert!(latch.participants().await.unwrap().is_empty());
+    assert!(matches!(
+        latch.await_leadership().await,
+        Err(zk_recipes::Error::Closed)
+    ));
+    // Closing again, through the original, is a no-op.
+    latch.close().await;
 }

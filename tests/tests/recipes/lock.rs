@@ -369,7 +369,9 @@ async fn a_waiter_whose_session_expires_fails_and_a_deleted_node_is_a_loss(kind:
     proxy.stall();
     let failed = within("the waiter to fail", waiting).await.unwrap();
     match failed {
-        Err(zk_recipes::Error::Client(e)) => assert!(e.is_session_terminal(), "{e}"),
+        Err(e @ zk_recipes::Error::SessionLost(_)) => {
+            assert!(e.to_string().contains("new Client"), "{e}")
+        }
         other => panic!("expected a terminal session error, got {other:?}"),
     }
     wait_until(WAIT, "the expired waiter's node to go", || {

@@ -21,14 +21,18 @@ extern crate zk_testkit;
 mod atomic_long;
 mod cache;
 mod curator;
+mod discovery;
 mod double_barrier;
 mod ensemble;
 mod group;
+mod jvm;
 mod leader_latch;
 mod lock;
+mod persistent_node;
 mod protected;
 mod queue;
 mod rw_lock;
+mod selector;
 mod semaphore;
 mod shared_count;
 

@@ -13,7 +13,8 @@ use zk_testkit::FaultProxy;
 
 use zk_testkit::ServerKind;
 
-use crate::{connect, connect_with, start, within};
+use crate::jvm::{Participant, compiled, java_ready};
+use crate::{WAIT, connect, connect_with, start, within};
 
 for_each_server!(
     same_session_and_cancelled_takes,
@@ -21,6 +22,9 @@ for_each_server!(
     producers_and_consumers_exactly_once,
     expired_consumer_loses_no_item,
     curator_java_and_rust_share_a_queue,
+    curator_consumer_keeps_receiving_after_our_queue_runs_empty,
+    curator_and_rust_share_a_simple_queue,
+    curator_and_rust_share_delay_and_id_queues,
 );
 
 async fn start_lite() -> zk_server_lite::Server {
@@ -212,7 +216,7 @@ async fn same_session_and_cancelled_takes_at(cs: &str) {
             item.unwrap().abandon().await.unwrap();
         }
         // Whatever point the take was cancelled at, its lock goes away.
-        zk_testkit::wait_until(crate::WAIT, "no lock left behind", || {
+        zk_testkit::wait_until(WAIT, "no lock left behind", || {
             let client = client.clone();
             async move { client.get_children(locks).await.unwrap().is_empty() }
         })
@@ -269,67 +273,12 @@ async fn expired_consumer_loses_no_item_on_server_lite() {
     .await;
 }
 
-/// Curator's jars and a JDK, or `None` (the test is skipped, or fails when
-/// `ZK_REQUIRE_FOREIGN_CLIENTS` is set, as in the other Curator tests).
-fn curator_classpath() -> Option<String> {
-    let jars = [
-        "curator-recipes.jar",
-        "curator-framework.jar",
-        "curator-client.jar",
-        "zookeeper.jar",
-        "zookeeper-jute.jar",
-        "guava.jar",
-        "slf4j-api.jar",
-        "slf4j-nop.jar",
-    ]
-    .map(|j| format!("/usr/share/java/{j}"));
-    let have_jdk = ["javac", "java"].iter().all(|c| {
-        std::process::Command::new(c)
-            .arg("-version")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok()
-    });
-    if have_jdk && jars.iter().all(|j| std::path::Path::new(j).exists()) {
-        return Some(jars.join(":"));
-    }
-    let message = "Curator queue test: no JDK or Curator jars";
-    assert!(
-        std::env::var_os("ZK_REQUIRE_FOREIGN_CLIENTS").is_none(),
-        "{message}"
-    );
-    eprintln!("SKIPPED: {message}");
-    None
-}
-
 /// Runs the Java queue participant to completion; returns its stdout lines.
-async fn java_queue(classes: &std::path::Path, jars: &str, args: &[&str]) -> Vec<String> {
-    let mut command = std::process::Command::new("java");
-    command
-        .args([
-            "-Xmx128m",
-            "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1",
-            "-cp",
-        ])
-        .arg(format!("{}:{jars}", classes.display()))
-        .arg("CuratorQueueParticipant")
-        .args(args)
-        .stderr(std::process::Stdio::inherit());
-    let output = within(
-        "the Java queue participant",
-        tokio::task::spawn_blocking(move || command.output()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert!(output.status.success(), "{:?}: {lines:?}", output.status);
-    assert_eq!(lines.last().map(String::as_str), Some("DONE"), "{lines:?}");
+async fn java_queue(classes: &std::path::Path, args: &[&str]) -> Vec<String> {
+    let mut java = Participant::spawn(classes, "CuratorQueueParticipant", args);
+    java.expect("DONE").await;
+    let lines = java.seen().to_vec();
+    java.finish().await;
     lines
 }
 
@@ -337,19 +286,10 @@ async fn java_queue(classes: &std::path::Path, jars: &str, args: &[&str]) -> Vec
 /// puts (plain and priority) come out of our queues in order, and items we put (one by one
 /// and several in one node) are consumed by a Curator consumer in lockPath mode.
 async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
-    let Some(jars) = curator_classpath() else {
+    if !java_ready() {
         return;
-    };
-    let classes = tempfile::tempdir().unwrap();
-    let source = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/recipes/java/CuratorQueueParticipant.java");
-    let status = std::process::Command::new("javac")
-        .args(["-nowarn", "-cp", &jars, "-d"])
-        .arg(classes.path())
-        .arg(source)
-        .status()
-        .unwrap();
-    assert!(status.success(), "javac failed");
+    }
+    let classes = compiled().await;
 
     let server = start(kind).await;
     let cs = server.connect_string();
@@ -357,12 +297,7 @@ async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
     let (path, locks) = ("/queues/shared", "/queues/shared-locks");
 
     // Java puts, we take (lease mode), in order.
-    java_queue(
-        classes.path(),
-        &jars,
-        &[&cs, "produce", path, "j0", "j1", "j2"],
-    )
-    .await;
+    java_queue(&classes, &[&cs, "produce", path, "j0", "j1", "j2"]).await;
     let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
     for want in ["j0", "j1", "j2"] {
         let item = within("a Java item", queue.take_leased()).await.unwrap();
@@ -374,7 +309,7 @@ async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
     queue.put(b"r0").await.unwrap();
     queue.put_multi(&[b"r1", b"r2"]).await.unwrap();
     queue.put(b"r3").await.unwrap();
-    let lines = java_queue(classes.path(), &jars, &[&cs, "consume", path, locks, "4"]).await;
+    let lines = java_queue(&classes, &[&cs, "consume", path, locks, "4"]).await;
     let got: Vec<&str> = lines
         .iter()
         .filter_map(|l| l.strip_prefix("GOT "))
@@ -385,8 +320,7 @@ async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
     // Java's priority queue, our priority order.
     let prio = "/queues/shared-prio";
     java_queue(
-        classes.path(),
-        &jars,
+        &classes,
         &[
             &cs,
             "produce-priority",
@@ -405,4 +339,272 @@ async fn curator_java_and_rust_share_a_queue(kind: ServerKind) {
             .unwrap();
         assert_eq!(data, want.as_bytes());
     }
+}
+
+/// A server of `kind` that reaps empty containers every 100 ms (the default is every
+/// minute), and its connect string. The first value keeps it running.
+async fn start_reaping(kind: ServerKind) -> (Box<dyn std::any::Any + Send>, String) {
+    zk_testkit::init_tracing();
+    match kind {
+        ServerKind::Apache => {
+            let config = zk_testkit::ApacheConfig::new()
+                .java_property("znode.container.checkIntervalMs", "100");
+            let server = zk_testkit::ApacheServer::start_with(config).await.unwrap();
+            let cs = server.connect_string();
+            (Box::new(server), cs)
+        }
+        ServerKind::Lite => {
+            let server = zk_server_lite::Server::builder()
+                .container_reaping(100, 0)
+                .start()
+                .await
+                .unwrap();
+            let cs = server.connect_string();
+            (Box::new(server), cs)
+        }
+    }
+}
+
+/// Waits until the server has run a container-reaping pass that started after this call:
+/// a fresh container, used and emptied, disappears.
+async fn await_reaping_pass(client: &zk_client::Client, probe: &str) {
+    zk_recipes::paths::ensure_path(client, probe).await.unwrap();
+    let child = format!("{probe}/child");
+    client
+        .create(
+            &child,
+            b"",
+            &zk_client::CreateOptions::new(zk_client::CreateMode::Persistent),
+        )
+        .await
+        .unwrap();
+    client.delete(&child, None).await.unwrap();
+    zk_testkit::wait_until(WAIT, "the server to reap an empty container", || {
+        let client = client.clone();
+        let probe = probe.to_owned();
+        async move { client.exists(&probe).await.unwrap().is_none() }
+    })
+    .await;
+}
+
+/// Issue 13's queue bug: our queue node was a container, so once the queue ran empty the
+/// server removed it and a Curator consumer (which watches the queue node) never saw another
+/// item. Now the node is persistent as Curator makes it: a Curator consumer takes items we
+/// put, the queue stays empty past a reaping pass, and it still takes what we put next.
+async fn curator_consumer_keeps_receiving_after_our_queue_runs_empty(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let classes = compiled().await;
+    let (_server, cs) = start_reaping(kind).await;
+    let client = connect(&cs).await;
+    let (path, locks) = ("/queues/reaped/q", "/queues/reaped/q-locks");
+    let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
+    // We create the queue node (as a put would), before Curator's start() sees it.
+    queue.put(b"r0").await.unwrap();
+    queue.put(b"r1").await.unwrap();
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorQueueParticipant",
+        &[&cs, "consume", path, locks, "4"],
+    );
+    assert_eq!(java.expect("GOT ").await, "r0");
+    assert_eq!(java.expect("GOT ").await, "r1");
+    zk_testkit::wait_until(WAIT, "Curator to finish the first items", || {
+        let queue = queue.clone();
+        async move { queue.items().await.unwrap().is_empty() }
+    })
+    .await;
+
+    await_reaping_pass(&client, "/queues/reaped/probe").await;
+    assert!(
+        client.exists(path).await.unwrap().is_some(),
+        "the empty queue node was reaped"
+    );
+    assert!(client.exists(locks).await.unwrap().is_some());
+
+    queue.put(b"r2").await.unwrap();
+    queue.put(b"r3").await.unwrap();
+    assert_eq!(java.expect("GOT ").await, "r2");
+    assert_eq!(java.expect("GOT ").await, "r3");
+    java.expect("DONE").await;
+    java.finish().await;
+}
+
+/// `start()` makes the queue and lock nodes persistent, with container parents, as
+/// Curator's `DistributedQueue.start()` does: neither goes away when empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_queue_nodes_survive_reaping_on_server_lite() {
+    let (_server, cs) = start_reaping(ServerKind::Lite).await;
+    let client = connect(&cs).await;
+    let queue = DistributedQueue::with_lock_path(&client, "/app/q", "/app/q-locks").unwrap();
+    queue.start().await.unwrap();
+    queue.put(b"x").await.unwrap();
+    let item = queue.take_leased().await.unwrap();
+    item.complete().await.unwrap();
+    await_reaping_pass(&client, "/probe").await;
+    assert!(client.exists("/app/q").await.unwrap().is_some());
+    assert!(client.exists("/app/q-locks").await.unwrap().is_some());
+    // The parent is a container, as Curator's: it goes once the queue is deleted.
+    client.delete("/app/q", None).await.unwrap();
+    client.delete("/app/q-locks", None).await.unwrap();
+    await_reaping_pass(&client, "/probe").await;
+    assert!(client.exists("/app").await.unwrap().is_none());
+}
+
+/// Curator's `SimpleDistributedQueue` and ours on one path, both ways: `qn-` items with raw
+/// bytes, FIFO; a blocked take on each side is woken by the other side's offer.
+async fn curator_and_rust_share_a_simple_queue(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let classes = compiled().await;
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let client = connect(&cs).await;
+    let path = "/queues/simple";
+    let queue = zk_recipes::SimpleDistributedQueue::new(&client, path).unwrap();
+
+    // Java offers, we take in order.
+    java_queue(&classes, &[&cs, "simple-offer", path, "j0", "j1", "j2"]).await;
+    let names = client.get_children(path).await.unwrap();
+    assert!(names.iter().all(|n| n.starts_with("qn-")), "{names:?}");
+    assert_eq!(queue.peek().await.unwrap().as_deref(), Some(&b"j0"[..]));
+    for want in ["j0", "j1", "j2"] {
+        assert_eq!(
+            within("a Java item", queue.take()).await.unwrap(),
+            want.as_bytes()
+        );
+    }
+    assert_eq!(queue.poll().await.unwrap(), None);
+
+    // Java blocks in take; our offers wake it, in order.
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorQueueParticipant",
+        &[&cs, "simple-take", path, "3"],
+    );
+    // Our blocked take is woken by Java's offer.
+    let waiting = tokio::spawn({
+        let queue = queue.clone();
+        async move { queue.take().await }
+    });
+    for item in ["r0", "r1", "r2", "r3"] {
+        queue.offer(item.as_bytes()).await.unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(java.expect("GOT ").await);
+    }
+    java.expect("DONE").await;
+    java.finish().await;
+    let ours = within("our blocked take", waiting).await.unwrap().unwrap();
+    got.push(String::from_utf8(ours).unwrap());
+    got.sort();
+    assert_eq!(got, ["r0", "r1", "r2", "r3"], "every item exactly once");
+    java_queue(&classes, &[&cs, "simple-offer", path, "late"]).await;
+    assert_eq!(
+        within("the late item", queue.poll_timeout(WAIT))
+            .await
+            .unwrap(),
+        Some(b"late".to_vec())
+    );
+}
+
+/// Curator's delay and id queues and ours on the same paths: Java's delayed items come out
+/// of ours earliest-due first and never early; Java's id items are removed by id by us;
+/// our delayed items reach a Curator delay consumer in due order, not before they are due.
+async fn curator_and_rust_share_delay_and_id_queues(kind: ServerKind) {
+    use zk_recipes::delay_queue::delay_name;
+    use zk_recipes::{DistributedDelayQueue, DistributedIdQueue};
+
+    if !java_ready() {
+        return;
+    }
+    let classes = compiled().await;
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let client = connect(&cs).await;
+
+    let path = "/queues/delay-from-java";
+    java_queue(
+        &classes,
+        &[
+            &cs,
+            "produce-delay",
+            path,
+            "late:1500",
+            "early:300",
+            "now:0",
+        ],
+    )
+    .await;
+    let delay = DistributedDelayQueue::new(&client, path).unwrap();
+    let names = client.get_children(path).await.unwrap();
+    assert!(names.iter().all(|n| n.starts_with("queue-|")), "{names:?}");
+    let due = |name: &str| {
+        let hex = name.split('|').nth(1).unwrap();
+        u64::from_str_radix(hex, 16).unwrap()
+    };
+    let latest = names.iter().map(|n| due(n)).max().unwrap();
+    for want in ["now", "early", "late"] {
+        let got = within("a delayed Java item", delay.queue().take())
+            .await
+            .unwrap();
+        assert_eq!(got, want.as_bytes());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        now >= latest,
+        "the last item came {} ms early",
+        latest - now
+    );
+
+    let path = "/queues/id-from-java";
+    java_queue(
+        &classes,
+        &[&cs, "produce-id", path, "a:x", "b:y", "c:x", "d:z"],
+    )
+    .await;
+    let ids = DistributedIdQueue::new(&client, path).unwrap();
+    assert_eq!(ids.remove("x").await.unwrap(), 2);
+    assert_eq!(
+        within("an id item", ids.queue().take()).await.unwrap(),
+        b"b"
+    );
+    assert_eq!(
+        within("an id item", ids.queue().take()).await.unwrap(),
+        b"d"
+    );
+
+    let path = "/queues/delay-to-java";
+    let ours = DistributedDelayQueue::new(&client, path).unwrap();
+    let later = ours
+        .put_after(b"d1", Duration::from_millis(800))
+        .await
+        .unwrap();
+    ours.put_after(b"d0", Duration::ZERO).await.unwrap();
+    let later_due = due(zk_recipes::paths::node_name(&later));
+    assert!(zk_recipes::paths::node_name(&later).starts_with(&delay_name(later_due)));
+    let lines = java_queue(&classes, &[&cs, "consume-delay", path, "2"]).await;
+    let got: Vec<(&str, u64)> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("GOT "))
+        .map(|l| {
+            let (item, at) = l.split_once(' ').unwrap();
+            (item, at.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        got.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        ["d0", "d1"]
+    );
+    assert!(
+        got[1].1 >= later_due,
+        "Curator got d1 {} ms early",
+        later_due - got[1].1
+    );
 }

@@ -3,6 +3,10 @@
 // Usage: CuratorMutexParticipant <connect> <lockPath> loop <holderPath> <counterPath> <rounds>
 //        CuratorMutexParticipant <connect> <lockPath> hold [mutex|read|write]
 //        CuratorMutexParticipant <connect> <semaphorePath> lease <maxLeases>
+//        CuratorMutexParticipant <connect> <path1,path2,...> multi
+//
+// "multi": like "hold", with an InterProcessMultiLock over the comma-separated paths
+// (prints "HELD").
 //
 // "lease": like "hold", with one lease of an InterProcessSemaphoreV2 (prints "HELD <lease
 // node>").
@@ -20,6 +24,7 @@
 import java.nio.charset.StandardCharsets;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.locks.InterProcessMultiLock;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
@@ -47,6 +52,18 @@ public class CuratorMutexParticipant {
                 System.out.flush();
                 new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
                 semaphore.returnLease(lease);
+                System.out.println("DONE");
+                System.out.flush();
+                return;
+            }
+            if (mode.equals("multi")) {
+                InterProcessMultiLock multi =
+                    new InterProcessMultiLock(client, java.util.Arrays.asList(lockPath.split(",")));
+                multi.acquire();
+                System.out.println("HELD");
+                System.out.flush();
+                new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+                multi.release();
                 System.out.println("DONE");
                 System.out.flush();
                 return;

@@ -313,7 +313,17 @@ impl Zab {
             }
             (Phase::Syncing, Message::Proposal(p)) => self.learner_hold(p, false),
             (Phase::Syncing, Message::Inform(p)) => self.learner_hold(p, true),
-            (Phase::Syncing, Message::Commit { zxid }) => l.early_commits.push_back(zxid),
+            (Phase::Syncing, Message::Commit { zxid }) => {
+                // A COMMIT names a proposal this learner holds, in order.
+                let held = l.not_logged.iter().any(|p| p.zxid == zxid);
+                let in_order = l.early_commits.back().is_none_or(|&c| c < zxid);
+                if held && in_order {
+                    l.early_commits.push_back(zxid);
+                } else if zxid > self.applied {
+                    let why = format!("COMMIT {zxid:#x} for a proposal not held in order");
+                    self.give_up(&why);
+                }
+            }
             (Phase::Syncing, Message::NewLeader { zxid }) => self.learner_newleader(zxid),
             (Phase::AwaitUpToDate, Message::UpToDate) => self.learner_uptodate(),
             (Phase::AwaitUpToDate | Phase::Serving, message) => self.learner_broadcast(message),
@@ -434,6 +444,7 @@ impl Zab {
     /// Applies the COMMIT of `zxid`, which must be the oldest uncommitted proposal; `false`
     /// (and back to election) otherwise.
     pub(super) fn learner_commit(&mut self, zxid: Zxid) -> bool {
+        let applied = self.applied;
         let State::Learning(l) = &mut self.state else {
             return false;
         };
@@ -444,8 +455,8 @@ impl Zab {
                 }
                 true
             }
-            Some(p) if p.zxid > zxid => {
-                // Already applied (a commit for a txn that came in the sync history).
+            _ if zxid <= applied => {
+                // Already applied (a repeated COMMIT).
                 true
             }
             other => {
@@ -1080,6 +1091,23 @@ mod tests {
         );
         assert_eq!(zab.state(), PeerState::Looking);
         assert_eq!(zab.last_logged(), zxid::make(1, 9));
+        assert!(actions.contains(&Action::Disconnect { sid: 1 }));
+    }
+
+    #[test]
+    fn a_commit_for_a_proposal_not_held_ends_the_sync() {
+        // Found with a simulator that broke TCP's order (seed 56685): a learner must never
+        // record a COMMIT it cannot match, or it serves a state with a hole.
+        let mut zab = syncing_learner();
+        from_leader(&mut zab, 4, Message::Proposal(proposal(zxid::make(1, 3))));
+        let actions = from_leader(
+            &mut zab,
+            5,
+            Message::Commit {
+                zxid: zxid::make(1, 4),
+            },
+        );
+        assert_eq!(zab.state(), PeerState::Looking);
         assert!(actions.contains(&Action::Disconnect { sid: 1 }));
     }
 }

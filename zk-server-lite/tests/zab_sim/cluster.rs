@@ -480,7 +480,7 @@ impl Cluster {
                 }
                 let env = self.queue.remove(&(t, seq)).expect("event");
                 self.now = self.now.max(t);
-                self.deliver(env);
+                self.deliver(env, seq);
             }
             self.inject_faults();
         }
@@ -526,7 +526,7 @@ impl Cluster {
         }
     }
 
-    fn deliver(&mut self, env: Envelope) {
+    fn deliver(&mut self, env: Envelope, seq: u64) {
         let to = env.to;
         if let Payload::Write = env.payload {
             self.client_write();
@@ -538,9 +538,9 @@ impl Cluster {
             return;
         }
         if node.paused_until > now {
+            // Delivered when it resumes, keeping its place: a connection stays FIFO.
             let at = node.paused_until;
-            self.seq += 1;
-            self.queue.insert((at, self.seq), env);
+            self.queue.insert((at, seq), env);
             return;
         }
         let event = match env.payload {

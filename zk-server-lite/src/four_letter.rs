@@ -97,7 +97,7 @@ pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
             }
         }
         "cons" => {
-            cons(core, &mut out);
+            cons(core, &mut out, false);
             out.push('\n');
         }
         "crst" => out.push_str("Connection stats reset.\n"),
@@ -153,7 +153,8 @@ fn srvr(core: &Core, out: &mut String, with_clients: bool) {
     let _ = writeln!(out, "Zookeeper version: {VERSION}");
     if with_clients {
         out.push_str("Clients:\n");
-        cons(core, out);
+        // Brief, as Apache's `stat`: no session ids (half of what a hijacker needs).
+        cons(core, out, true);
         out.push('\n');
     }
     let c = core.counters();
@@ -167,23 +168,33 @@ fn srvr(core: &Core, out: &mut String, with_clients: bool) {
     let _ = writeln!(out, "Node count: {}", core.tree().node_count());
 }
 
-fn cons(core: &Core, out: &mut String) {
+/// One line per connection; `brief` (for `stat`) stops after the counters, as Apache's
+/// `dumpConnectionInfo(pw, true)` does, leaving out the session id and what follows.
+fn cons(core: &Core, out: &mut String, brief: bool) {
     let mut conns: Vec<_> = core.connections().collect();
     conns.sort_by_key(|(id, _)| **id);
     for (_, c) in conns {
         let peer = c
             .peer
             .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-        let sid = c.session.unwrap_or(0);
-        let timeout = c
-            .session
-            .and_then(|s| core.sessions().get(s))
-            .map_or(0, |s| s.timeout);
-        let _ = writeln!(
+        let _ = write!(
             out,
-            " /{peer}[1](queued=0,recved={},sent={},sid={sid:#x},lop={},est={},to={timeout},lcxid={:#x},lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0.0,maxlat=0)",
-            c.received, c.sent, c.last_op, c.established, c.last_cxid, c.last_zxid
+            " /{peer}[1](queued=0,recved={},sent={}",
+            c.received, c.sent
         );
+        if !brief {
+            let sid = c.session.unwrap_or(0);
+            let timeout = c
+                .session
+                .and_then(|s| core.sessions().get(s))
+                .map_or(0, |s| s.timeout);
+            let _ = write!(
+                out,
+                ",sid={sid:#x},lop={},est={},to={timeout},lcxid={:#x},lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0.0,maxlat=0",
+                c.last_op, c.established, c.last_cxid, c.last_zxid
+            );
+        }
+        out.push_str(")\n");
     }
 }
 
@@ -262,6 +273,25 @@ mod tests {
             conf: vec![("clientPort".into(), "2181".into())],
             data_dir: String::new(),
         }
+    }
+
+    #[test]
+    fn stat_lists_clients_without_session_ids_cons_with() {
+        let mut core = Core::new(CoreConfig::default(), Now::at(0));
+        core.open(1, Some("127.0.0.1:5000".parse().unwrap()), Now::at(0));
+        let req = zk_proto::records::ConnectRequest::new_session(6000, 0, false);
+        core.connect(1, &req, Now::at(0));
+        let session = core.connections().next().unwrap().1.session.unwrap();
+        let sid = format!("{session:#x}");
+        let all = info("*");
+        let stat = execute("stat", &core, &all);
+        assert!(
+            stat.contains("Clients:\n /127.0.0.1:5000[1](queued=0,recved=0,sent=0)\n\n"),
+            "{stat}"
+        );
+        assert!(!stat.contains("sid="), "{stat}");
+        let cons = execute("cons", &core, &all);
+        assert!(cons.contains(&format!(",sid={sid},")), "{cons}");
     }
 
     #[test]

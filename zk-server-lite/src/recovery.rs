@@ -676,7 +676,8 @@ fn attempt(
                 break;
             }
             Err(b) => {
-                tracing::warn!(snapshot = %path.display(), ?b, "no unbroken log after this snapshot");
+                let why = refusal(Some(&(*z, path.clone())), &b, &[]).problem;
+                tracing::warn!(snapshot = %path.display(), "no unbroken log after this snapshot: {why}");
                 if first_break.is_none() {
                     first_break = Some((Some((*z, path.clone())), b));
                 }

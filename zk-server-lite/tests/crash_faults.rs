@@ -25,12 +25,12 @@ use zk_server_lite::recovery::RecoveryError;
 use zk_server_lite::{Server, ServerBuilder};
 
 /// Seeds run by default (CI).
-const CI_SEEDS: u64 = 40;
+const CI_SEEDS: u64 = 32;
 /// Crash-and-restart rounds per seed.
 const ROUNDS: usize = 4;
 /// How long a reply may take before the loop treats the server as stuck (a failed fsync
 /// holds every reply) and crashes it. Not an assertion.
-const STUCK: Duration = Duration::from_secs(3);
+const STUCK: Duration = Duration::from_secs(2);
 
 fn seeds() -> std::ops::Range<u64> {
     let Ok(spec) = std::env::var("ZK_FAULT_SEEDS") else {

@@ -79,10 +79,85 @@ pub fn command(first: &[u8]) -> Option<&'static str> {
     COMMANDS.iter().copied().find(|c| *c == word)
 }
 
-/// Runs a command and returns its text.
+/// Runs a command and returns its text ([`capture`] then [`Captured::render`]).
 pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
+    capture(cmd, core, info).render()
+}
+
+/// What a command needs from the server state, taken while the state is locked; the
+/// text is built by [`Captured::render`] after the lock is released. The watch listings
+/// (`wchc`, `wchp`, 200,000 lines and more) only copy (shared path, connection) pairs
+/// under the lock: sorting and formatting happen outside it.
+#[derive(Debug)]
+pub enum Captured {
+    /// The finished text (small outputs).
+    Text(String),
+    /// `wchc` / `wchp`: every (path, session) watch pair.
+    Watches {
+        /// `wchp` (by path) rather than `wchc` (by session).
+        by_path: bool,
+        /// (path, session id) pairs, unsorted.
+        pairs: Vec<(std::sync::Arc<str>, i64)>,
+    },
+}
+
+impl Captured {
+    /// The command's text.
+    pub fn render(self) -> String {
+        match self {
+            Captured::Text(t) => t,
+            Captured::Watches { by_path, mut pairs } => {
+                let mut out = String::new();
+                if by_path {
+                    pairs.sort_unstable();
+                    pairs.dedup();
+                    let mut last: Option<&str> = None;
+                    for (path, sid) in &pairs {
+                        if last != Some(&**path) {
+                            let _ = writeln!(out, "{path}");
+                            last = Some(path);
+                        }
+                        let _ = writeln!(out, "\t{sid:#x}");
+                    }
+                } else {
+                    pairs.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+                    pairs.dedup();
+                    let mut last = None;
+                    for (path, sid) in &pairs {
+                        if last != Some(*sid) {
+                            let _ = writeln!(out, "{sid:#x}");
+                            last = Some(*sid);
+                        }
+                        let _ = writeln!(out, "\t{path}");
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Takes what `cmd` needs from the state (see [`Captured`]).
+pub fn capture(cmd: &str, core: &Core, info: &ServerInfo) -> Captured {
     if !info.whitelist.allows(cmd) {
-        return format!("{cmd} is not executed because it is not in the whitelist.\n");
+        return Captured::Text(format!(
+            "{cmd} is not executed because it is not in the whitelist.\n"
+        ));
+    }
+    if cmd == "wchc" || cmd == "wchp" {
+        let sessions: std::collections::HashMap<crate::ConnId, i64> = core
+            .connections()
+            .map(|(id, c)| (*id, c.session.unwrap_or(0)))
+            .collect();
+        let pairs = core
+            .watches()
+            .pairs()
+            .map(|(path, conn)| (path, sessions.get(&conn).copied().unwrap_or(0)))
+            .collect();
+        return Captured::Watches {
+            by_path: cmd == "wchp",
+            pairs,
+        };
     }
     let mut out = String::new();
     match cmd {
@@ -112,22 +187,6 @@ pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
                 w.watch_count()
             );
         }
-        "wchc" => {
-            for (conn, paths) in core.watches().paths_by_connection() {
-                let _ = writeln!(out, "{:#x}", session_of(core, conn));
-                for p in paths {
-                    let _ = writeln!(out, "\t{p}");
-                }
-            }
-        }
-        "wchp" => {
-            for (path, conns) in core.watches().connections_by_path() {
-                let _ = writeln!(out, "{path}");
-                for c in conns {
-                    let _ = writeln!(out, "\t{:#x}", session_of(core, c));
-                }
-            }
-        }
         "dump" => dump(core, &mut out),
         "envi" => envi(&mut out),
         "dirs" => {
@@ -139,14 +198,7 @@ pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
         }
         _ => {}
     }
-    out
-}
-
-fn session_of(core: &Core, conn: crate::ConnId) -> i64 {
-    core.connections()
-        .find(|(id, _)| **id == conn)
-        .and_then(|(_, c)| c.session)
-        .unwrap_or(0)
+    Captured::Text(out)
 }
 
 fn srvr(core: &Core, out: &mut String, with_clients: bool) {
@@ -273,6 +325,26 @@ mod tests {
             conf: vec![("clientPort".into(), "2181".into())],
             data_dir: String::new(),
         }
+    }
+
+    #[test]
+    fn watch_listings_group_sort_and_dedup() {
+        let pairs = |v: &[(&str, i64)]| {
+            v.iter()
+                .map(|(p, s)| (std::sync::Arc::from(*p), *s))
+                .collect::<Vec<_>>()
+        };
+        let w = pairs(&[("/b", 2), ("/a", 2), ("/b", 1), ("/b", 2)]);
+        let by_path = Captured::Watches {
+            by_path: true,
+            pairs: w.clone(),
+        };
+        assert_eq!(by_path.render(), "/a\n\t0x2\n/b\n\t0x1\n\t0x2\n");
+        let by_session = Captured::Watches {
+            by_path: false,
+            pairs: w,
+        };
+        assert_eq!(by_session.render(), "0x1\n\t/b\n0x2\n\t/a\n\t/b\n");
     }
 
     #[test]

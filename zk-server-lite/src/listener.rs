@@ -599,10 +599,15 @@ async fn serve(
                 if fresh && buf.len() >= 4 {
                     fresh = false;
                     if let Some(cmd) = four_letter::command(&buf[..4]) {
-                        let text = {
+                        let captured = {
                             let state = shared.lock();
-                            four_letter::execute(cmd, &state.core, &shared.info)
+                            four_letter::capture(cmd, &state.core, &shared.info)
                         };
+                        // Built outside the lock, off the async workers: long listings
+                        // stall neither requests nor other connections' tasks.
+                        let text = tokio::task::spawn_blocking(move || captured.render())
+                            .await
+                            .unwrap_or_default();
                         let _ = wr.write_all(text.as_bytes()).await;
                         let _ = wr.shutdown().await;
                         return;

@@ -6,7 +6,8 @@
 //! `4lw.commands.whitelist`, `extendedTypesEnabled` (also as
 //! `zookeeper.extendedTypesEnabled`), `DigestAuthenticationProvider.superDigest`,
 //! `jute.maxbuffer`, `snapCount`, `znode.container.checkIntervalMs`,
-//! `znode.container.maxNeverUsedIntervalMs`, and `server.N=host:quorumPort:electionPort[:role][;[clientAddr:]clientPort]`.
+//! `znode.container.maxNeverUsedIntervalMs`, our own `zklite.repair` and `zklite.logFormat`,
+//! and `server.N=host:quorumPort:electionPort[:role][;[clientAddr:]clientPort]`.
 //! `myid` is read from `<dataDir>/myid` by [`Config::load`]. Other keys are kept in
 //! [`Config::other`] (Apache turns them into `zookeeper.*` system properties).
 
@@ -40,6 +41,27 @@ pub enum ConfigError {
     /// Settings that do not fit together.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// The binary's log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json` (any case).
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 /// Role of a quorum member.
@@ -108,6 +130,11 @@ pub struct Config {
     pub container_check_interval_ms: i64,
     /// `znode.container.maxNeverUsedIntervalMs`.
     pub container_max_never_used_ms: i64,
+    /// `zklite.repair`: start over a damaged log by dropping what follows the damage (see
+    /// [`crate::recovery::RecoveryOptions::repair`]; default false).
+    pub repair: bool,
+    /// `zklite.logFormat`: how the binary writes its log (`text` or `json`; default text).
+    pub log_format: LogFormat,
     /// `server.N` lines.
     pub servers: BTreeMap<u64, ServerLine>,
     /// This server's id (from `<dataDir>/myid`).
@@ -137,6 +164,8 @@ impl Default for Config {
             snap_count: 100_000,
             container_check_interval_ms: 60_000,
             container_max_never_used_ms: 0,
+            repair: false,
+            log_format: LogFormat::Text,
             servers: BTreeMap::new(),
             myid: None,
             other: BTreeMap::new(),
@@ -233,6 +262,14 @@ impl Config {
                 }
                 "znode.container.maxNeverUsedIntervalMs" => {
                     cfg.container_max_never_used_ms = num(key, value)?;
+                }
+                "zklite.repair" => cfg.repair = parse_bool(key, value)?,
+                "zklite.logFormat" => {
+                    cfg.log_format =
+                        LogFormat::parse(value).ok_or_else(|| ConfigError::BadValue {
+                            key: key.to_owned(),
+                            value: value.to_owned(),
+                        })?;
                 }
                 _ if key.starts_with("server.") => {
                     let id: u64 = num(key, &key["server.".len()..])?;

@@ -756,7 +756,15 @@ impl Core {
                 self.write(conn, session, xid, op, body, now, &mut out);
                 return out;
             }
-            Request::Check(_) | Request::DeleteContainer(_) | Request::Sasl(_) => {
+            Request::DeleteContainer(_) => {
+                // Apache 3.8 preps a client's deleteContainer like its reaper's, but takes the
+                // path from the raw request buffer (header included); its NUL bytes fail path
+                // validation: BADARGUMENTS as an error txn (a zxid is used), connection kept.
+                let body = TxnBody::Error(ErrorCode::BadArguments);
+                self.write(conn, session, xid, op, body, now, &mut out);
+                return out;
+            }
+            Request::Check(_) | Request::Sasl(_) => {
                 return self.unimplemented(conn, xid);
             }
             other => {

@@ -1,25 +1,27 @@
-//! Durable storage in files: a checksummed transaction log and snapshots, and recovery.
+//! Durable storage in files: a checksummed transaction log and snapshots, on any
+//! [`Disk`] (the real one, or a [`FaultDisk`](crate::fault_disk::FaultDisk) in tests).
+//! Start-up (checking that the files form an unbroken history) is in [`crate::recovery`].
 //!
 //! Layout (our own format; not Apache's):
 //!
-//! * `<logDir>/zk-lite/log.<first zxid, 16 hex digits>` — records
+//! * `<dataLogDir>/zk-lite/log.<first zxid, 16 hex digits>` — records
 //!   `[len: u32 BE][crc32 of payload: u32 BE][payload: encoded Txn]`, appended in zxid order.
-//!   A new segment starts after every snapshot.
+//!   A new segment starts (its name durable) before every snapshot, so a snapshot at zxid
+//!   `S` always has a segment `log.<S+1>` beside it.
 //! * `<dataDir>/zk-lite/snapshot.<zxid, 16 hex digits>` — `ZKLSNAP1`, the zxid, the sessions,
 //!   every node, then a crc32 of everything before it. Written to a temporary file, fsynced,
 //!   then renamed, so a crash never leaves a half snapshot under a real name.
 //!
-//! Recovery ([`recover`]): the newest snapshot whose checksum holds, then every log record
-//! after its zxid, in order. The first record that is short, fails its checksum, does not
-//! decode or does not increase the zxid ends the log: the file is truncated there and later
-//! segments are removed, so a torn tail is never replayed as garbage.
+//! Retention: the [`RETAIN_SNAPSHOTS`] newest snapshots are kept (Apache's minimum
+//! `autopurge.snapRetainCount`), and every log segment that may hold a txn after the oldest
+//! of them, so each kept snapshot is a usable fallback.
 //!
 //! A snapshot is a copy of the tree taken under the server lock at a zxid, so it is
 //! consistent with the log whatever is written after it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, Bytes};
@@ -27,79 +29,98 @@ use zk_proto::records::Acl;
 use zk_proto::{Decode, DecodeError, Encode};
 
 use crate::data_tree::{DataTree, Node};
+use crate::disk::{Disk, DiskFile, write_atomic};
 use crate::storage::{Snapshot, StorageError, Syncer, TxnLog};
 use crate::txn::Txn;
 
 /// Sub-directory of dataDir / dataLogDir holding our files.
 pub const SUBDIR: &str = "zk-lite";
+/// Snapshots kept by [`write_snapshot`] (each with the log segments it needs).
+pub const RETAIN_SNAPSHOTS: usize = 3;
 const SNAP_MAGIC: &[u8; 8] = b"ZKLSNAP1";
-const RECORD_HEADER: usize = 8;
+pub(crate) const RECORD_HEADER: usize = 8;
 /// Records larger than this are corruption (a txn is at most ~1 MiB of data plus paths).
-const MAX_RECORD: usize = 16 << 20;
-
-fn io_err(e: std::io::Error) -> StorageError {
-    StorageError::Io(e)
-}
+pub(crate) const MAX_RECORD: usize = 16 << 20;
 
 fn corrupt(what: impl Into<String>) -> StorageError {
-    StorageError::Io(std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        what.into(),
-    ))
+    StorageError::Io(io::Error::new(io::ErrorKind::InvalidData, what.into()))
 }
 
-/// Files `<prefix>.<hex>` in `dir`, sorted by the number.
-fn numbered(dir: &Path, prefix: &str) -> Result<Vec<(i64, PathBuf)>, StorageError> {
-    let mut out = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err(e)),
+/// Adds the path to an I/O error.
+pub(crate) fn at(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
+    move |e| StorageError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// Files `<prefix>.<16 hex digits>` in `dir`, sorted by the number (missing dir: none).
+pub(crate) fn numbered(
+    disk: &dyn Disk,
+    dir: &Path,
+    prefix: &str,
+) -> Result<Vec<(i64, PathBuf)>, StorageError> {
+    let names = match disk.list(dir) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(at(dir)(e)),
     };
-    for entry in entries {
-        let entry = entry.map_err(io_err)?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    let mut out = Vec::new();
+    for name in names {
         let Some(hex) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else {
             continue;
         };
-        if let Ok(n) = u64::from_str_radix(hex, 16) {
-            out.push((n as i64, entry.path()));
+        if hex.len() == 16
+            && let Ok(n) = u64::from_str_radix(hex, 16)
+        {
+            out.push((n as i64, dir.join(&name)));
         }
     }
     out.sort();
     Ok(out)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    // Directories can be opened and fsynced on Unix; elsewhere this is best effort.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+/// The name of the log segment whose first txn is `zxid`.
+pub(crate) fn segment_name(dir: &Path, zxid: i64) -> PathBuf {
+    dir.join(format!("log.{:016x}", zxid as u64))
 }
 
-/// fsyncs the current log segment from any thread.
+/// fsyncs the current log segment from any thread. An fsync error is final: after it the
+/// kernel may have dropped the unwritten pages, so a later "successful" fsync proves
+/// nothing and nothing appended since the last good fsync may ever be acknowledged.
 #[derive(Debug)]
 struct FileSyncer {
-    file: Mutex<File>,
+    file: Mutex<Arc<dyn DiskFile>>,
+    failed: AtomicBool,
+}
+
+impl FileSyncer {
+    fn sync(&self) -> io::Result<()> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(io::Error::other(
+                "an earlier log fsync failed; no write is acknowledged until a restart",
+            ));
+        }
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.sync().inspect_err(|e| {
+            self.failed.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e, "log fsync failed: writes are refused until the server restarts");
+        })
+    }
 }
 
 impl Syncer for FileSyncer {
-    fn sync_to_disk(&self) -> std::io::Result<()> {
-        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.sync_data()
+    fn sync_to_disk(&self) -> io::Result<()> {
+        self.sync()
     }
 }
 
 /// The file-backed transaction log.
 #[derive(Debug)]
 pub struct FileLog {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
-    file: File,
+    file: Arc<dyn DiskFile>,
     /// Bytes of whole records in the current segment.
     len: u64,
-    /// A write failed: the log refuses appends (a half record may sit at its end).
+    /// A write failed and its half record could not be cut off: appends are refused.
     broken: bool,
     last: Option<i64>,
     appended: u64,
@@ -108,24 +129,27 @@ pub struct FileLog {
 }
 
 impl FileLog {
-    fn open_segment(dir: &Path, path: &Path, last: Option<i64>) -> Result<FileLog, StorageError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io_err)?;
-        sync_dir(dir)?;
-        let clone = file.try_clone().map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
+    /// Opens `path` (created if missing, its name made durable) for appending after `last`.
+    pub(crate) fn open_segment(
+        disk: Arc<dyn Disk>,
+        dir: &Path,
+        path: &Path,
+        last: Option<i64>,
+    ) -> Result<FileLog, StorageError> {
+        let file = disk.open_append(path).map_err(at(path))?;
+        disk.sync_dir(dir).map_err(at(dir))?;
+        let len = file.size().map_err(at(path))?;
         Ok(FileLog {
+            disk,
             dir: dir.to_owned(),
-            file,
+            file: file.clone(),
             len,
             broken: false,
             last,
             appended: 0,
             syncer: Arc::new(FileSyncer {
-                file: Mutex::new(clone),
+                file: Mutex::new(file),
+                failed: AtomicBool::new(false),
             }),
             buf: Vec::new(),
         })
@@ -147,6 +171,11 @@ impl TxnLog for FileLog {
                 last,
             });
         }
+        if self.broken || self.syncer.failed.load(Ordering::SeqCst) {
+            return Err(corrupt(
+                "the log refuses writes after a failed write or fsync",
+            ));
+        }
         self.buf.clear();
         self.buf.put_u32(0);
         self.buf.put_u32(0);
@@ -156,16 +185,13 @@ impl TxnLog for FileLog {
         let len = u32::try_from(len).map_err(|_| corrupt("txn too large"))?;
         self.buf[..4].copy_from_slice(&len.to_be_bytes());
         self.buf[4..8].copy_from_slice(&crc.to_be_bytes());
-        if self.broken {
-            return Err(corrupt("the log is broken after a failed write"));
-        }
-        if let Err(e) = self.file.write_all(&self.buf) {
+        if let Err(e) = self.file.append(&self.buf) {
             // Cut a half-written record off so later records are not hidden behind it; if
             // even that fails, refuse all further appends.
-            if self.file.set_len(self.len).is_err() {
+            if self.file.truncate(self.len).is_err() {
                 self.broken = true;
             }
-            return Err(io_err(e));
+            return Err(StorageError::Io(e));
         }
         self.len += self.buf.len() as u64;
         self.last = Some(txn.header.zxid);
@@ -174,7 +200,7 @@ impl TxnLog for FileLog {
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {
-        self.file.sync_data().map_err(io_err)
+        self.syncer.sync().map_err(StorageError::Io)
     }
 
     fn last_zxid(&self) -> Option<i64> {
@@ -182,13 +208,34 @@ impl TxnLog for FileLog {
     }
 
     fn read_after(&self, zxid: i64) -> Vec<Txn> {
-        match scan_logs(&self.dir, zxid, false) {
-            Ok(txns) => txns,
+        let segments = match numbered(self.disk.as_ref(), &self.dir, "log") {
+            Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "reading the log failed");
-                Vec::new()
+                tracing::warn!(error = %e, "listing the log failed");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (_, path) in segments {
+            let bytes = match self.disk.read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "reading the log failed");
+                    return out;
+                }
+            };
+            let mut offset = 0;
+            while let Some((txn, used)) = parse_record(&bytes[offset..]) {
+                offset += used;
+                if txn.header.zxid > zxid {
+                    out.push(txn);
+                }
+            }
+            if offset < bytes.len() {
+                break;
             }
         }
+        out
     }
 
     fn appended(&self) -> u64 {
@@ -200,75 +247,20 @@ impl TxnLog for FileLog {
     }
 
     fn roll(&mut self) -> Result<(), StorageError> {
-        self.file.sync_data().map_err(io_err)?;
-        let next = self.last.unwrap_or(0) + 1;
-        let path = self.dir.join(format!("log.{:016x}", next as u64));
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err)?;
-        sync_dir(&self.dir)?;
-        let clone = file.try_clone().map_err(io_err)?;
-        *self.syncer.file.lock().unwrap_or_else(|e| e.into_inner()) = clone;
+        self.sync()?;
+        let path = segment_name(&self.dir, self.last.unwrap_or(0) + 1);
+        let file = self.disk.open_append(&path).map_err(at(&path))?;
+        self.disk.sync_dir(&self.dir).map_err(at(&self.dir))?;
+        *self.syncer.file.lock().unwrap_or_else(|e| e.into_inner()) = file.clone();
         self.file = file;
         self.len = 0;
         Ok(())
     }
 }
 
-/// Reads every valid record of the log segments in `dir` with zxid > `after`. With
-/// `repair`, the first invalid record truncates its file and later segments are removed.
-fn scan_logs(dir: &Path, after: i64, repair: bool) -> Result<Vec<Txn>, StorageError> {
-    let segments = numbered(dir, "log")?;
-    let mut out = Vec::new();
-    let mut last: Option<i64> = None;
-    for (i, (_, path)) in segments.iter().enumerate() {
-        let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(io_err)?;
-        let mut offset = 0usize;
-        let mut bad = false;
-        while offset < bytes.len() {
-            match parse_record(&bytes[offset..]) {
-                Some((txn, used)) if last.is_none_or(|l| txn.header.zxid > l) => {
-                    last = Some(txn.header.zxid);
-                    if txn.header.zxid > after {
-                        out.push(txn);
-                    }
-                    offset += used;
-                }
-                _ => {
-                    bad = true;
-                    break;
-                }
-            }
-        }
-        if bad {
-            tracing::warn!(
-                file = %path.display(),
-                offset,
-                "invalid log record; the log ends here"
-            );
-            if repair {
-                let f = OpenOptions::new().write(true).open(path).map_err(io_err)?;
-                f.set_len(offset as u64).map_err(io_err)?;
-                f.sync_all().map_err(io_err)?;
-                for (_, later) in &segments[i + 1..] {
-                    fs::remove_file(later).map_err(io_err)?;
-                }
-                sync_dir(dir)?;
-            }
-            break;
-        }
-    }
-    Ok(out)
-}
-
 /// One record at the front of `bytes`: the txn and the bytes it used; `None` if short,
 /// oversized, failing its checksum or not decoding.
-fn parse_record(bytes: &[u8]) -> Option<(Txn, usize)> {
+pub(crate) fn parse_record(bytes: &[u8]) -> Option<(Txn, usize)> {
     let header = bytes.get(..RECORD_HEADER)?;
     let len = u32::from_be_bytes(header[..4].try_into().ok()?) as usize;
     let crc = u32::from_be_bytes(header[4..8].try_into().ok()?);
@@ -281,6 +273,13 @@ fn parse_record(bytes: &[u8]) -> Option<(Txn, usize)> {
     }
     let txn = Txn::decode_exact(payload).ok()?;
     Some((txn, RECORD_HEADER + len))
+}
+
+/// The zxid a (possibly torn or damaged) record at the front of `bytes` claims, if its
+/// header got that far. Unverified: for messages only.
+pub(crate) fn claimed_zxid(bytes: &[u8]) -> Option<i64> {
+    let z = bytes.get(RECORD_HEADER + 12..RECORD_HEADER + 20)?;
+    Some(i64::from_be_bytes(z.try_into().ok()?))
 }
 
 /// Encodes a snapshot (with its trailing checksum).
@@ -330,12 +329,12 @@ fn count<B: Buf>(buf: &mut B, min_each: usize) -> Result<usize, DecodeError> {
 /// Decodes a snapshot, checking magic and checksum.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, StorageError> {
     if bytes.len() < SNAP_MAGIC.len() + 4 || &bytes[..SNAP_MAGIC.len()] != SNAP_MAGIC {
-        return Err(corrupt("not a snapshot"));
+        return Err(corrupt("not a snapshot (too short or wrong magic)"));
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
     let crc = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
     if crc32fast::hash(body) != crc {
-        return Err(corrupt("snapshot checksum mismatch"));
+        return Err(corrupt("checksum mismatch (truncated or damaged)"));
     }
     let decode = || -> Result<Snapshot, DecodeError> {
         let mut buf = &body[SNAP_MAGIC.len()..];
@@ -379,92 +378,46 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, StorageError> {
 }
 
 /// Writes a snapshot durably (temp file, fsync, rename, fsync dir) and removes what it
-/// makes unnecessary: all but the two newest snapshots, and log segments wholly covered by
-/// the older one kept.
+/// makes unnecessary: all but the [`RETAIN_SNAPSHOTS`] newest snapshots, and the log
+/// segments that hold only txns the oldest kept snapshot already has.
 pub fn write_snapshot(
+    disk: &dyn Disk,
     snap_dir: &Path,
     log_dir: &Path,
     snap: &Snapshot,
 ) -> Result<(), StorageError> {
-    fs::create_dir_all(snap_dir).map_err(io_err)?;
+    disk.create_dir_all(snap_dir).map_err(at(snap_dir))?;
     let bytes = encode_snapshot(snap);
-    let tmp = snap_dir.join("snapshot.tmp");
-    {
-        let mut f = File::create(&tmp).map_err(io_err)?;
-        f.write_all(&bytes).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
-    }
     let name = snap_dir.join(format!("snapshot.{:016x}", snap.zxid as u64));
-    fs::rename(&tmp, &name).map_err(io_err)?;
-    sync_dir(snap_dir)?;
-    purge(snap_dir, log_dir)
+    write_atomic(disk, &name, &bytes).map_err(at(&name))?;
+    purge(disk, snap_dir, log_dir)
 }
 
-fn purge(snap_dir: &Path, log_dir: &Path) -> Result<(), StorageError> {
-    let snaps = numbered(snap_dir, "snapshot")?;
-    if snaps.len() < 2 {
+fn purge(disk: &dyn Disk, snap_dir: &Path, log_dir: &Path) -> Result<(), StorageError> {
+    let snaps = numbered(disk, snap_dir, "snapshot")?;
+    if snaps.len() <= RETAIN_SNAPSHOTS {
         return Ok(());
     }
-    let keep_from = snaps.len() - 2;
-    for (_, path) in &snaps[..keep_from] {
-        let _ = fs::remove_file(path);
-    }
-    // Every txn <= the older kept snapshot is no longer needed.
+    let keep_from = snaps.len() - RETAIN_SNAPSHOTS;
+    // Logs first: a crash in between leaves an extra snapshot, never a snapshot without
+    // its log.
     let oldest_kept = snaps[keep_from].0;
-    let logs = numbered(log_dir, "log")?;
+    let logs = numbered(disk, log_dir, "log")?;
+    let mut removed = false;
     for pair in logs.windows(2) {
-        let (next_start, _) = pair[1];
-        if next_start <= oldest_kept + 1 {
-            let _ = fs::remove_file(&pair[0].1);
+        // Segment 0 holds txns < the next segment's first zxid: all in the snapshot.
+        if pair[1].0 <= oldest_kept + 1 {
+            removed |= disk.remove(&pair[0].1).is_ok();
         }
     }
+    if removed {
+        disk.sync_dir(log_dir).map_err(at(log_dir))?;
+    }
+    for (_, path) in &snaps[..keep_from] {
+        let _ = disk.remove(path);
+    }
+    disk.sync_dir(snap_dir).map_err(at(snap_dir))?;
     Ok(())
-}
-
-/// What [`recover`] found.
-#[derive(Debug)]
-pub struct Recovered {
-    /// The newest valid snapshot.
-    pub snapshot: Option<Snapshot>,
-    /// Log txns after the snapshot, in order.
-    pub txns: Vec<Txn>,
-    /// The log, open for appending after the last valid record.
-    pub log: FileLog,
-}
-
-/// Opens the storage under `snap_dir` / `log_dir` (each gets a `zk-lite` sub-directory),
-/// repairing a torn log tail.
-pub fn recover(data_dir: &Path, data_log_dir: &Path) -> Result<Recovered, StorageError> {
-    let snap_dir = data_dir.join(SUBDIR);
-    let log_dir = data_log_dir.join(SUBDIR);
-    fs::create_dir_all(&snap_dir).map_err(io_err)?;
-    fs::create_dir_all(&log_dir).map_err(io_err)?;
-    let mut snapshot = None;
-    for (_, path) in numbered(&snap_dir, "snapshot")?.into_iter().rev() {
-        match fs::read(&path)
-            .map_err(io_err)
-            .and_then(|b| decode_snapshot(&b))
-        {
-            Ok(s) => {
-                snapshot = Some(s);
-                break;
-            }
-            Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping snapshot"),
-        }
-    }
-    let snap_zxid = snapshot.as_ref().map_or(0, |s: &Snapshot| s.zxid);
-    let txns = scan_logs(&log_dir, snap_zxid, true)?;
-    let last = txns.last().map_or(snap_zxid, |t| t.header.zxid);
-    let segment = match numbered(&log_dir, "log")?.pop() {
-        Some((_, path)) => path,
-        None => log_dir.join(format!("log.{:016x}", (snap_zxid + 1) as u64)),
-    };
-    let log = FileLog::open_segment(&log_dir, &segment, (last > 0).then_some(last))?;
-    Ok(Recovered {
-        snapshot,
-        txns,
-        log,
-    })
 }
 
 /// The snapshot directory for a data dir.
@@ -483,6 +436,8 @@ mod tests {
     use zk_proto::{ErrorCode, OpCode};
 
     use super::*;
+    use crate::disk::RealDisk;
+    use crate::recovery::{RecoveryOptions, recover};
     use crate::storage::tests::{log_suite, txn};
     use crate::txn::{NodeKind, TxnBody, TxnHeader};
 
@@ -505,93 +460,82 @@ mod tests {
         }
     }
 
+    fn open(dir: &Path) -> crate::recovery::Recovered {
+        recover(RealDisk::shared(), dir, dir, RecoveryOptions::default()).unwrap()
+    }
+
     #[test]
     fn file_log_suite_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = recover(dir.path(), dir.path()).unwrap();
+        let mut r = open(dir.path());
         assert!(r.snapshot.is_none() && r.txns.is_empty());
         log_suite(&mut r.log);
         drop(r);
-        let r = recover(dir.path(), dir.path()).unwrap();
+        let r = open(dir.path());
         assert_eq!(r.txns, vec![txn(1), txn(2), txn(3)]);
         assert_eq!(r.log.last_zxid(), Some(3));
     }
 
     #[test]
-    fn torn_and_corrupt_tails_are_truncated() {
-        for damage in ["cut", "flip", "garbage"] {
-            let dir = tempfile::tempdir().unwrap();
-            let mut r = recover(dir.path(), dir.path()).unwrap();
-            for z in 1..=3 {
-                r.log.append(&create(z, &format!("/n{z}"))).unwrap();
-            }
-            r.log.sync().unwrap();
-            drop(r);
-            let seg = numbered(&log_dir(dir.path()), "log").unwrap()[0].1.clone();
-            let mut bytes = fs::read(&seg).unwrap();
-            let n = bytes.len();
-            match damage {
-                "cut" => bytes.truncate(n - 3),
-                "flip" => bytes[n - 2] ^= 0xff,
-                _ => bytes.extend_from_slice(&[0, 0, 0, 9, 1, 2, 3]),
-            }
-            fs::write(&seg, &bytes).unwrap();
-            let mut r = recover(dir.path(), dir.path()).unwrap();
-            let expect = if damage == "garbage" { 3 } else { 2 };
-            assert_eq!(r.txns.len(), expect, "{damage}");
-            // Appending continues after the last good record.
-            r.log.append(&create(expect as i64 + 1, "/next")).unwrap();
-            drop(r);
-            let r = recover(dir.path(), dir.path()).unwrap();
-            assert_eq!(r.txns.len(), expect + 1, "{damage}");
-        }
-    }
-
-    #[test]
-    fn snapshots_roundtrip_and_purge() {
+    fn snapshots_roundtrip_and_purge_keeps_fallbacks() {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = recover(dir.path(), dir.path()).unwrap();
+        let disk = RealDisk;
+        let mut r = open(dir.path());
         let mut tree = DataTree::new();
         let mut ev = Vec::new();
-        for z in 1..=3 {
-            let t = create(z, &format!("/n{z}"));
-            r.log.append(&t).unwrap();
-            tree.apply(&t, &mut ev);
+        let mut z = 0;
+        for round in 0..5 {
+            for _ in 0..3 {
+                z += 1;
+                let t = create(z, &format!("/n{z}"));
+                r.log.append(&t).unwrap();
+                tree.apply(&t, &mut ev);
+            }
+            let snap = Snapshot {
+                zxid: z,
+                tree: tree.clone(),
+                sessions: vec![(9, 4000)],
+            };
+            if round == 0 {
+                let bytes = encode_snapshot(&snap);
+                let back = decode_snapshot(&bytes).unwrap();
+                assert_eq!(back.zxid, 3);
+                assert_eq!(back.sessions, vec![(9, 4000)]);
+                assert_eq!(back.tree.stat("/n2"), tree.stat("/n2"));
+                assert_eq!(back.tree.stat("/"), tree.stat("/"));
+                let mut bad = bytes.clone();
+                bad[20] ^= 1;
+                assert!(decode_snapshot(&bad).is_err());
+                assert!(decode_snapshot(&bytes[..bytes.len() - 1]).is_err());
+            }
+            r.log.roll().unwrap();
+            write_snapshot(
+                &disk,
+                &snapshot_dir(dir.path()),
+                &log_dir(dir.path()),
+                &snap,
+            )
+            .unwrap();
         }
-        let snap = Snapshot {
-            zxid: 3,
-            tree: tree.clone(),
-            sessions: vec![(9, 4000)],
-        };
-        let bytes = encode_snapshot(&snap);
-        let back = decode_snapshot(&bytes).unwrap();
-        assert_eq!(back.zxid, 3);
-        assert_eq!(back.sessions, vec![(9, 4000)]);
-        assert_eq!(back.tree.stat("/n2"), tree.stat("/n2"));
-        assert_eq!(back.tree.stat("/"), tree.stat("/"));
-        let mut bad = bytes.clone();
-        bad[20] ^= 1;
-        assert!(decode_snapshot(&bad).is_err());
-        assert!(decode_snapshot(&bytes[..bytes.len() - 1]).is_err());
-
-        r.log.roll().unwrap();
-        write_snapshot(&snapshot_dir(dir.path()), &log_dir(dir.path()), &snap).unwrap();
-        let t4 = create(4, "/n4");
-        r.log.append(&t4).unwrap();
+        r.log.append(&create(z + 1, "/last")).unwrap();
         r.log.sync().unwrap();
         drop(r);
-        let r = recover(dir.path(), dir.path()).unwrap();
-        assert_eq!(r.snapshot.as_ref().map(|s| s.zxid), Some(3));
-        assert_eq!(r.txns, vec![t4]);
-        // A broken newest snapshot falls back to the log from the start.
-        let snap_file = numbered(&snapshot_dir(dir.path()), "snapshot").unwrap()[0]
-            .1
-            .clone();
-        fs::write(&snap_file, b"ZKLSNAP1 broken").unwrap();
+        let snaps = numbered(&disk, &snapshot_dir(dir.path()), "snapshot").unwrap();
+        assert_eq!(
+            snaps.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![9, 12, 15]
+        );
+        let r = open(dir.path());
+        assert_eq!(r.snapshot.as_ref().map(|s| s.zxid), Some(15));
+        assert_eq!(r.txns.len(), 1);
+        // Every kept snapshot but the oldest is broken: the oldest still has its log.
         drop(r);
-        let r = recover(dir.path(), dir.path()).unwrap();
-        assert!(r.snapshot.is_none());
-        assert_eq!(r.txns.len(), 4);
+        for (_, p) in &snaps[1..] {
+            std::fs::write(p, b"ZKLSNAP1 broken").unwrap();
+        }
+        let r = open(dir.path());
+        assert_eq!(r.snapshot.as_ref().map(|s| s.zxid), Some(9));
+        assert_eq!(r.txns.len(), 7);
         let _ = ErrorCode::Ok;
     }
 }

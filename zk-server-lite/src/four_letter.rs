@@ -79,10 +79,85 @@ pub fn command(first: &[u8]) -> Option<&'static str> {
     COMMANDS.iter().copied().find(|c| *c == word)
 }
 
-/// Runs a command and returns its text.
+/// Runs a command and returns its text ([`capture`] then [`Captured::render`]).
 pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
+    capture(cmd, core, info).render()
+}
+
+/// What a command needs from the server state, taken while the state is locked; the
+/// text is built by [`Captured::render`] after the lock is released. The watch listings
+/// (`wchc`, `wchp`, 200,000 lines and more) only copy (shared path, connection) pairs
+/// under the lock: sorting and formatting happen outside it.
+#[derive(Debug)]
+pub enum Captured {
+    /// The finished text (small outputs).
+    Text(String),
+    /// `wchc` / `wchp`: every (path, session) watch pair.
+    Watches {
+        /// `wchp` (by path) rather than `wchc` (by session).
+        by_path: bool,
+        /// (path, session id) pairs, unsorted.
+        pairs: Vec<(std::sync::Arc<str>, i64)>,
+    },
+}
+
+impl Captured {
+    /// The command's text.
+    pub fn render(self) -> String {
+        match self {
+            Captured::Text(t) => t,
+            Captured::Watches { by_path, mut pairs } => {
+                let mut out = String::new();
+                if by_path {
+                    pairs.sort_unstable();
+                    pairs.dedup();
+                    let mut last: Option<&str> = None;
+                    for (path, sid) in &pairs {
+                        if last != Some(&**path) {
+                            let _ = writeln!(out, "{path}");
+                            last = Some(path);
+                        }
+                        let _ = writeln!(out, "\t{sid:#x}");
+                    }
+                } else {
+                    pairs.sort_unstable_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+                    pairs.dedup();
+                    let mut last = None;
+                    for (path, sid) in &pairs {
+                        if last != Some(*sid) {
+                            let _ = writeln!(out, "{sid:#x}");
+                            last = Some(*sid);
+                        }
+                        let _ = writeln!(out, "\t{path}");
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Takes what `cmd` needs from the state (see [`Captured`]).
+pub fn capture(cmd: &str, core: &Core, info: &ServerInfo) -> Captured {
     if !info.whitelist.allows(cmd) {
-        return format!("{cmd} is not executed because it is not in the whitelist.\n");
+        return Captured::Text(format!(
+            "{cmd} is not executed because it is not in the whitelist.\n"
+        ));
+    }
+    if cmd == "wchc" || cmd == "wchp" {
+        let sessions: std::collections::HashMap<crate::ConnId, i64> = core
+            .connections()
+            .map(|(id, c)| (*id, c.session.unwrap_or(0)))
+            .collect();
+        let pairs = core
+            .watches()
+            .pairs()
+            .map(|(path, conn)| (path, sessions.get(&conn).copied().unwrap_or(0)))
+            .collect();
+        return Captured::Watches {
+            by_path: cmd == "wchp",
+            pairs,
+        };
     }
     let mut out = String::new();
     match cmd {
@@ -97,7 +172,7 @@ pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
             }
         }
         "cons" => {
-            cons(core, &mut out);
+            cons(core, &mut out, false);
             out.push('\n');
         }
         "crst" => out.push_str("Connection stats reset.\n"),
@@ -112,22 +187,6 @@ pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
                 w.watch_count()
             );
         }
-        "wchc" => {
-            for (conn, paths) in core.watches().paths_by_connection() {
-                let _ = writeln!(out, "{:#x}", session_of(core, conn));
-                for p in paths {
-                    let _ = writeln!(out, "\t{p}");
-                }
-            }
-        }
-        "wchp" => {
-            for (path, conns) in core.watches().connections_by_path() {
-                let _ = writeln!(out, "{path}");
-                for c in conns {
-                    let _ = writeln!(out, "\t{:#x}", session_of(core, c));
-                }
-            }
-        }
         "dump" => dump(core, &mut out),
         "envi" => envi(&mut out),
         "dirs" => {
@@ -139,21 +198,15 @@ pub fn execute(cmd: &str, core: &Core, info: &ServerInfo) -> String {
         }
         _ => {}
     }
-    out
-}
-
-fn session_of(core: &Core, conn: crate::ConnId) -> i64 {
-    core.connections()
-        .find(|(id, _)| **id == conn)
-        .and_then(|(_, c)| c.session)
-        .unwrap_or(0)
+    Captured::Text(out)
 }
 
 fn srvr(core: &Core, out: &mut String, with_clients: bool) {
     let _ = writeln!(out, "Zookeeper version: {VERSION}");
     if with_clients {
         out.push_str("Clients:\n");
-        cons(core, out);
+        // Brief, as Apache's `stat`: no session ids (half of what a hijacker needs).
+        cons(core, out, true);
         out.push('\n');
     }
     let c = core.counters();
@@ -167,23 +220,33 @@ fn srvr(core: &Core, out: &mut String, with_clients: bool) {
     let _ = writeln!(out, "Node count: {}", core.tree().node_count());
 }
 
-fn cons(core: &Core, out: &mut String) {
+/// One line per connection; `brief` (for `stat`) stops after the counters, as Apache's
+/// `dumpConnectionInfo(pw, true)` does, leaving out the session id and what follows.
+fn cons(core: &Core, out: &mut String, brief: bool) {
     let mut conns: Vec<_> = core.connections().collect();
     conns.sort_by_key(|(id, _)| **id);
     for (_, c) in conns {
         let peer = c
             .peer
             .map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-        let sid = c.session.unwrap_or(0);
-        let timeout = c
-            .session
-            .and_then(|s| core.sessions().get(s))
-            .map_or(0, |s| s.timeout);
-        let _ = writeln!(
+        let _ = write!(
             out,
-            " /{peer}[1](queued=0,recved={},sent={},sid={sid:#x},lop={},est={},to={timeout},lcxid={:#x},lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0.0,maxlat=0)",
-            c.received, c.sent, c.last_op, c.established, c.last_cxid, c.last_zxid
+            " /{peer}[1](queued=0,recved={},sent={}",
+            c.received, c.sent
         );
+        if !brief {
+            let sid = c.session.unwrap_or(0);
+            let timeout = c
+                .session
+                .and_then(|s| core.sessions().get(s))
+                .map_or(0, |s| s.timeout);
+            let _ = write!(
+                out,
+                ",sid={sid:#x},lop={},est={},to={timeout},lcxid={:#x},lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0.0,maxlat=0",
+                c.last_op, c.established, c.last_cxid, c.last_zxid
+            );
+        }
+        out.push_str(")\n");
     }
 }
 
@@ -262,6 +325,45 @@ mod tests {
             conf: vec![("clientPort".into(), "2181".into())],
             data_dir: String::new(),
         }
+    }
+
+    #[test]
+    fn watch_listings_group_sort_and_dedup() {
+        let pairs = |v: &[(&str, i64)]| {
+            v.iter()
+                .map(|(p, s)| (std::sync::Arc::from(*p), *s))
+                .collect::<Vec<_>>()
+        };
+        let w = pairs(&[("/b", 2), ("/a", 2), ("/b", 1), ("/b", 2)]);
+        let by_path = Captured::Watches {
+            by_path: true,
+            pairs: w.clone(),
+        };
+        assert_eq!(by_path.render(), "/a\n\t0x2\n/b\n\t0x1\n\t0x2\n");
+        let by_session = Captured::Watches {
+            by_path: false,
+            pairs: w,
+        };
+        assert_eq!(by_session.render(), "0x1\n\t/b\n0x2\n\t/a\n\t/b\n");
+    }
+
+    #[test]
+    fn stat_lists_clients_without_session_ids_cons_with() {
+        let mut core = Core::new(CoreConfig::default(), Now::at(0));
+        core.open(1, Some("127.0.0.1:5000".parse().unwrap()), Now::at(0));
+        let req = zk_proto::records::ConnectRequest::new_session(6000, 0, false);
+        core.connect(1, &req, Now::at(0));
+        let session = core.connections().next().unwrap().1.session.unwrap();
+        let sid = format!("{session:#x}");
+        let all = info("*");
+        let stat = execute("stat", &core, &all);
+        assert!(
+            stat.contains("Clients:\n /127.0.0.1:5000[1](queued=0,recved=0,sent=0)\n\n"),
+            "{stat}"
+        );
+        assert!(!stat.contains("sid="), "{stat}");
+        let cons = execute("cons", &core, &all);
+        assert!(cons.contains(&format!(",sid={sid},")), "{cons}");
     }
 
     #[test]

@@ -23,7 +23,10 @@
 //! | [`sessions`] | session table, ids, passwords, expiry on tick boundaries |
 //! | [`watches`] | one-shot, persistent and recursive watch tables |
 //! | [`storage`] | txn-log and snapshot traits with in-memory implementations |
-//! | [`file_storage`] | checksummed log segments and snapshots on disk, recovery with torn-tail truncation |
+//! | [`disk`] | the filesystem operations storage uses, behind a trait; the real disk |
+//! | [`fault_disk`] | a simulated disk that loses, tears and reorders unsynced writes at a crash (tests) |
+//! | [`file_storage`] | checksummed log segments and snapshots on a [`disk::Disk`], retention |
+//! | [`recovery`] | start-up: prove an unbroken history from a snapshot to the log's end, or refuse |
 //! | [`core`] | the state machine: connect/request/tick in, frames per connection out |
 //! | [`listener`] | tokio TCP accept loop, one task per connection, bounded output queues |
 //! | [`zab`] | the Zab engine, sans-io: election, discovery, sync, broadcast (one file each) |
@@ -64,11 +67,14 @@ pub mod acl;
 pub mod config;
 pub mod core;
 pub mod data_tree;
+pub mod disk;
+pub mod fault_disk;
 pub mod file_storage;
 pub mod four_letter;
 pub mod listener;
 pub mod peer;
 pub mod prep;
+pub mod recovery;
 pub mod server;
 pub mod sessions;
 pub mod storage;

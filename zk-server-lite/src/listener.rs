@@ -117,6 +117,7 @@ pub(crate) struct State {
 /// Where and how often snapshots are written.
 #[derive(Debug, Clone)]
 pub(crate) struct SnapshotPolicy {
+    pub(crate) disk: Arc<dyn crate::disk::Disk>,
     pub(crate) snap_dir: PathBuf,
     pub(crate) log_dir: PathBuf,
     pub(crate) every: u64,
@@ -253,6 +254,7 @@ impl Shared {
             .spawn(move || {
                 let zxid = snapshot.zxid;
                 match crate::file_storage::write_snapshot(
+                    policy.disk.as_ref(),
                     &policy.snap_dir,
                     &policy.log_dir,
                     &snapshot,
@@ -381,6 +383,9 @@ pub(crate) fn sync_loop(shared: Arc<Shared>) {
         let target = shared.lock().core.log().appended();
         if let Err(e) = durable.syncer.sync_to_disk() {
             tracing::error!(error = %e, "log fsync failed; replies stay held");
+            if durable.stop.load(Ordering::SeqCst) {
+                return;
+            }
             std::thread::sleep(Duration::from_millis(100));
             durable.wake();
             continue;
@@ -594,10 +599,15 @@ async fn serve(
                 if fresh && buf.len() >= 4 {
                     fresh = false;
                     if let Some(cmd) = four_letter::command(&buf[..4]) {
-                        let text = {
+                        let captured = {
                             let state = shared.lock();
-                            four_letter::execute(cmd, &state.core, &shared.info)
+                            four_letter::capture(cmd, &state.core, &shared.info)
                         };
+                        // Built outside the lock, off the async workers: long listings
+                        // stall neither requests nor other connections' tasks.
+                        let text = tokio::task::spawn_blocking(move || captured.render())
+                            .await
+                            .unwrap_or_default();
                         let _ = wr.write_all(text.as_bytes()).await;
                         let _ = wr.shutdown().await;
                         return;

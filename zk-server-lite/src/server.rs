@@ -28,9 +28,11 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::core::{Core, CoreConfig};
+use crate::disk::{Disk, RealDisk};
 use crate::file_storage;
 use crate::four_letter::{ServerInfo, Whitelist};
 use crate::listener::{self, Limits, Shared, SnapshotPolicy};
+use crate::recovery::{self, RecoveryError, RecoveryOptions, RecoverySummary};
 use crate::storage::{MemLog, TxnLog};
 
 /// Makes the transaction log of a server without a data dir (a storage seam for tests).
@@ -48,6 +50,8 @@ pub struct ServerBuilder {
     data_log_dir: Option<PathBuf>,
     snap_count: u64,
     log_factory: Option<LogFactory>,
+    disk: Option<Arc<dyn Disk>>,
+    recovery: RecoveryOptions,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -73,6 +77,8 @@ impl Default for ServerBuilder {
             data_log_dir: None,
             snap_count: 100_000,
             log_factory: None,
+            disk: None,
+            recovery: RecoveryOptions::default(),
         }
     }
 }
@@ -157,6 +163,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Keep the data dir on `disk` instead of the real filesystem (the data dir paths are
+    /// then paths on that disk): a seam for crash and fault tests with a
+    /// [`FaultDisk`](crate::fault_disk::FaultDisk).
+    pub fn disk(mut self, disk: Arc<dyn Disk>) -> Self {
+        self.disk = Some(disk);
+        self
+    }
+
+    /// How start-up treats a damaged or incomplete data dir (default: refuse; see
+    /// [`crate::recovery`]).
+    pub fn recovery(mut self, options: RecoveryOptions) -> Self {
+        self.recovery = options;
+        self
+    }
+
     /// Network limits (frame size, connection caps, output queue bound, listen backlog).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -183,14 +204,21 @@ impl ServerBuilder {
         self.data_dir = cfg.data_dir.as_ref().map(PathBuf::from);
         self.data_log_dir = cfg.data_log_dir.as_ref().map(PathBuf::from);
         self.snap_count = cfg.snap_count;
+        self.recovery.repair = cfg.repair;
         self
     }
 
     /// Binds and starts serving on the current tokio runtime (after recovering the data
     /// dir, if any).
+    ///
+    /// Errors say what failed: `cannot listen on <addr>: …`, `data directory <dir>: …`, or
+    /// a refusal to start over damaged data (its [`std::io::Error::get_ref`] is then a
+    /// [`RecoveryError`], see [`crate::recovery`]). None of them goes away by retrying.
     pub async fn start(self) -> std::io::Result<Server> {
         let builder = self.clone();
-        let listener = listener::bind(self.addr, self.limits.listen_backlog)?;
+        let listener = listener::bind(self.addr, self.limits.listen_backlog).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", self.addr))
+        })?;
         let addr = listener.local_addr()?;
         let mut conf = self.conf;
         if conf.is_empty() {
@@ -240,26 +268,31 @@ impl ServerBuilder {
             Some(dir) => {
                 let log_dir = self.data_log_dir.clone().unwrap_or_else(|| dir.clone());
                 let data_dir = dir.clone();
-                let recovered =
-                    tokio::task::spawn_blocking(move || file_storage::recover(&data_dir, &log_dir))
-                        .await
-                        .map_err(std::io::Error::other)?
-                        .map_err(std::io::Error::other)?;
+                let disk = self.disk.clone().unwrap_or_else(RealDisk::shared);
+                let recover_disk = Arc::clone(&disk);
+                let options = self.recovery;
+                let recovered = tokio::task::spawn_blocking(move || {
+                    recovery::recover(recover_disk, &data_dir, &log_dir, options)
+                })
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(|e| start_error(e, dir))?;
                 let policy = SnapshotPolicy {
+                    disk,
                     snap_dir: file_storage::snapshot_dir(dir),
                     log_dir: file_storage::log_dir(self.data_log_dir.as_ref().unwrap_or(dir)),
                     every: self.snap_count,
                 };
-                let file_storage::Recovered {
+                let recovery::Recovered {
                     snapshot,
                     txns,
                     log,
+                    summary,
                 } = recovered;
-                let replayed = txns.len();
                 let shared = Shared::new(self.limits, info, Some(policy), |now| {
                     Core::restore(core_cfg, Box::new(log), snapshot, txns, now)
                 });
-                (shared, Some(replayed))
+                (shared, Some(summary))
             }
         };
         let shared = Arc::new(shared);
@@ -276,9 +309,10 @@ impl ServerBuilder {
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(listener::run(Arc::clone(&shared), listener, stop_rx));
         let zxid = shared.lock().core.last_zxid();
-        tracing::info!(%addr, replayed = ?recovered, zxid = format_args!("{zxid:#x}"), "zk-server-lite listening");
+        tracing::info!(%addr, zxid = format_args!("{zxid:#x}"), "zk-server-lite listening");
         Ok(Server {
             addr,
+            recovered,
             shared,
             stop_tx,
             task: Some(task),
@@ -292,6 +326,7 @@ impl ServerBuilder {
 /// [`stop`](Server::stop) to wait for that).
 pub struct Server {
     addr: SocketAddr,
+    recovered: Option<RecoverySummary>,
     shared: Arc<Shared>,
     stop_tx: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -314,6 +349,11 @@ impl Server {
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What start-up recovery found and did (`None` for an in-memory server).
+    pub fn recovery_summary(&self) -> Option<&RecoverySummary> {
+        self.recovered.as_ref()
     }
 
     /// `host:port`, ready for a client's connect string.
@@ -382,6 +422,27 @@ impl Server {
         self.shutdown().await;
         let builder = self.builder.clone().listen(self.addr);
         builder.start().await
+    }
+}
+
+/// A recovery failure as an `io::Error` that names the data dir (and keeps the
+/// [`RecoveryError`] inside for [`std::io::Error::get_ref`]).
+fn start_error(e: RecoveryError, dir: &std::path::Path) -> std::io::Error {
+    match e {
+        RecoveryError::Storage(crate::storage::StorageError::Io(io)) => {
+            let hint = match io.kind() {
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+                    " (the server needs to write there: check the mount and the owner)"
+                }
+                std::io::ErrorKind::NotFound => " (create it, or fix dataDir/dataLogDir)",
+                _ => "",
+            };
+            std::io::Error::new(
+                io.kind(),
+                format!("data directory {}: {io}{hint}", dir.display()),
+            )
+        }
+        other => std::io::Error::other(other),
     }
 }
 

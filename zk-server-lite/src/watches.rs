@@ -18,6 +18,7 @@
 //! Standard watches are removed when they fire; persistent ones stay.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use zk_proto::{EventType, WatcherType};
 
@@ -41,14 +42,103 @@ pub enum Table {
     Child,
 }
 
-type PathWatchers = HashMap<ConnId, u8>;
+/// The connections watching one path, with their mode bits. Most paths have one or a few
+/// watchers: a small vector (one allocation of 16 bytes per watcher) until
+/// [`FEW`] of them, a hash map beyond, so a path watched by thousands of connections
+/// stays O(1) per operation.
+#[derive(Debug, Clone)]
+enum PathWatchers {
+    Few(Vec<(ConnId, u8)>),
+    Many(HashMap<ConnId, u8>),
+}
 
-/// Both watch tables plus a per-connection index for cleanup.
+/// Watchers kept in a vector before switching to a map.
+const FEW: usize = 8;
+
+impl Default for PathWatchers {
+    fn default() -> Self {
+        PathWatchers::Few(Vec::with_capacity(1))
+    }
+}
+
+impl PathWatchers {
+    fn get_mut(&mut self, conn: ConnId) -> Option<&mut u8> {
+        match self {
+            PathWatchers::Few(v) => v.iter_mut().find(|(c, _)| *c == conn).map(|(_, f)| f),
+            PathWatchers::Many(m) => m.get_mut(&conn),
+        }
+    }
+
+    fn get(&self, conn: ConnId) -> Option<u8> {
+        match self {
+            PathWatchers::Few(v) => v.iter().find(|(c, _)| *c == conn).map(|(_, f)| *f),
+            PathWatchers::Many(m) => m.get(&conn).copied(),
+        }
+    }
+
+    /// The flags of `conn`, inserted as 0 if missing.
+    fn entry(&mut self, conn: ConnId) -> &mut u8 {
+        if let PathWatchers::Few(v) = self
+            && v.len() >= FEW
+            && !v.iter().any(|(c, _)| *c == conn)
+        {
+            *self = PathWatchers::Many(v.drain(..).collect());
+        }
+        match self {
+            PathWatchers::Few(v) => {
+                let i = match v.iter().position(|(c, _)| *c == conn) {
+                    Some(i) => i,
+                    None => {
+                        v.push((conn, 0));
+                        v.len() - 1
+                    }
+                };
+                &mut v[i].1
+            }
+            PathWatchers::Many(m) => m.entry(conn).or_insert(0),
+        }
+    }
+
+    fn remove(&mut self, conn: ConnId) -> Option<u8> {
+        match self {
+            PathWatchers::Few(v) => {
+                let i = v.iter().position(|(c, _)| *c == conn)?;
+                Some(v.swap_remove(i).1)
+            }
+            PathWatchers::Many(m) => m.remove(&conn),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            PathWatchers::Few(v) => v.len(),
+            PathWatchers::Many(m) => m.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (ConnId, u8)> + '_> {
+        match self {
+            PathWatchers::Few(v) => Box::new(v.iter().copied()),
+            PathWatchers::Many(m) => Box::new(m.iter().map(|(c, f)| (*c, *f))),
+        }
+    }
+
+    fn conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.iter().map(|(c, _)| c)
+    }
+}
+
+/// Both watch tables plus a per-connection index for cleanup. A watched path is stored
+/// once (`Arc<str>`), shared by both tables and the per-connection index.
 #[derive(Debug, Default)]
 pub struct WatchManager {
-    data: HashMap<String, PathWatchers>,
-    child: HashMap<String, PathWatchers>,
-    by_conn: HashMap<ConnId, HashSet<(Table, String)>>,
+    data: HashMap<Arc<str>, PathWatchers>,
+    child: HashMap<Arc<str>, PathWatchers>,
+    by_conn: HashMap<ConnId, HashSet<(Table, Arc<str>)>>,
     recursive: usize,
 }
 
@@ -58,52 +148,60 @@ impl WatchManager {
         WatchManager::default()
     }
 
-    fn table_mut(&mut self, table: Table) -> &mut HashMap<String, PathWatchers> {
+    fn table_mut(&mut self, table: Table) -> &mut HashMap<Arc<str>, PathWatchers> {
         match table {
             Table::Data => &mut self.data,
             Table::Child => &mut self.child,
         }
     }
 
-    fn table(&self, table: Table) -> &HashMap<String, PathWatchers> {
+    fn table(&self, table: Table) -> &HashMap<Arc<str>, PathWatchers> {
         match table {
             Table::Data => &self.data,
             Table::Child => &self.child,
         }
     }
 
+    /// The stored copy of `path`, if either table has it.
+    fn stored(&self, path: &str) -> Option<Arc<str>> {
+        self.data
+            .get_key_value(path)
+            .or_else(|| self.child.get_key_value(path))
+            .map(|(k, _)| Arc::clone(k))
+    }
+
     fn add(&mut self, table: Table, path: &str, conn: ConnId, mode: u8) {
+        let key = self.stored(path).unwrap_or_else(|| Arc::from(path));
         let entry = self
             .table_mut(table)
-            .entry(path.to_owned())
+            .entry(Arc::clone(&key))
             .or_default()
-            .entry(conn)
-            .or_insert(0);
+            .entry(conn);
         let newly_recursive = mode & RECURSIVE != 0 && *entry & RECURSIVE == 0;
         *entry |= mode;
         if newly_recursive {
             self.recursive += 1;
         }
-        self.by_conn
-            .entry(conn)
-            .or_default()
-            .insert((table, path.to_owned()));
+        self.by_conn.entry(conn).or_default().insert((table, key));
     }
 
     /// Clears `bits` of `conn`'s entry on (table, path); returns whether any bit was set.
     fn clear(&mut self, table: Table, path: &str, conn: ConnId, bits: u8) -> bool {
         let map = self.table_mut(table);
+        let Some(key) = map.get_key_value(path).map(|(k, _)| Arc::clone(k)) else {
+            return false;
+        };
         let Some(watchers) = map.get_mut(path) else {
             return false;
         };
-        let Some(flags) = watchers.get_mut(&conn) else {
+        let Some(flags) = watchers.get_mut(conn) else {
             return false;
         };
         let had = *flags & bits;
         *flags &= !bits;
         let empty = *flags == 0;
         if empty {
-            watchers.remove(&conn);
+            watchers.remove(conn);
             if watchers.is_empty() {
                 map.remove(path);
             }
@@ -112,7 +210,7 @@ impl WatchManager {
             self.recursive -= 1;
         }
         if empty && let Some(set) = self.by_conn.get_mut(&conn) {
-            set.remove(&(table, path.to_owned()));
+            set.remove(&(table, key));
             if set.is_empty() {
                 self.by_conn.remove(&conn);
             }
@@ -155,7 +253,7 @@ impl WatchManager {
         WatchManager::bits_for(kind).iter().any(|&(table, bits)| {
             self.table(table)
                 .get(path)
-                .and_then(|w| w.get(&conn))
+                .and_then(|w| w.get(conn))
                 .is_some_and(|flags| flags & bits != 0)
         })
     }
@@ -179,13 +277,13 @@ impl WatchManager {
         for (table, path) in entries {
             let map = self.table_mut(table);
             if let Some(watchers) = map.get_mut(&path) {
-                if let Some(flags) = watchers.remove(&conn)
+                if let Some(flags) = watchers.remove(conn)
                     && flags & RECURSIVE != 0
                 {
                     self.recursive -= 1;
                 }
                 let map = self.table_mut(table);
-                if map.get(&path).is_some_and(HashMap::is_empty) {
+                if map.get(&path).is_some_and(PathWatchers::is_empty) {
                     map.remove(&path);
                 }
             }
@@ -201,7 +299,7 @@ impl WatchManager {
     ) {
         let mut hit: Vec<ConnId> = Vec::new();
         if let Some(watchers) = self.table(table).get(path) {
-            hit.extend(watchers.keys().copied());
+            hit.extend(watchers.conns());
         }
         // One-shot watches are consumed even when their notification is suppressed.
         for conn in &hit {
@@ -217,7 +315,7 @@ impl WatchManager {
                         watchers
                             .iter()
                             .filter(|(c, f)| *f & RECURSIVE != 0 && !suppress.contains(c))
-                            .map(|(c, _)| *c),
+                            .map(|(c, _)| c),
                     );
                 }
             }
@@ -257,15 +355,15 @@ impl WatchManager {
 
     /// Number of distinct watched paths.
     pub fn path_count(&self) -> usize {
-        let mut paths: HashSet<&String> = self.data.keys().collect();
+        let mut paths: HashSet<&Arc<str>> = self.data.keys().collect();
         paths.extend(self.child.keys());
         paths.len()
     }
 
     /// Number of (table, path, connection) entries.
     pub fn watch_count(&self) -> usize {
-        self.data.values().map(HashMap::len).sum::<usize>()
-            + self.child.values().map(HashMap::len).sum::<usize>()
+        self.data.values().map(PathWatchers::len).sum::<usize>()
+            + self.child.values().map(PathWatchers::len).sum::<usize>()
     }
 
     /// Watched paths per connection, sorted (for `wchc`).
@@ -273,7 +371,7 @@ impl WatchManager {
         self.by_conn
             .iter()
             .map(|(conn, entries)| {
-                let mut paths: Vec<String> = entries.iter().map(|(_, p)| p.clone()).collect();
+                let mut paths: Vec<String> = entries.iter().map(|(_, p)| p.to_string()).collect();
                 paths.sort();
                 paths.dedup();
                 (*conn, paths)
@@ -285,15 +383,25 @@ impl WatchManager {
     pub fn connections_by_path(&self) -> std::collections::BTreeMap<String, Vec<ConnId>> {
         let mut out: std::collections::BTreeMap<String, Vec<ConnId>> = Default::default();
         for (path, watchers) in self.data.iter().chain(self.child.iter()) {
-            out.entry(path.clone())
+            out.entry(path.to_string())
                 .or_default()
-                .extend(watchers.keys().copied());
+                .extend(watchers.conns());
         }
         for conns in out.values_mut() {
             conns.sort_unstable();
             conns.dedup();
         }
         out
+    }
+
+    /// Every (path, connection) watch pair of both tables, unsorted; a path watched in both
+    /// tables by one connection comes twice. Copies only shared pointers (for `wchc`/`wchp`,
+    /// whose text is built later, outside the server lock).
+    pub fn pairs(&self) -> impl Iterator<Item = (Arc<str>, ConnId)> + '_ {
+        self.data
+            .iter()
+            .chain(self.child.iter())
+            .flat_map(|(path, w)| w.conns().map(move |c| (Arc::clone(path), c)))
     }
 
     /// Number of watch entries of one connection.
@@ -312,6 +420,36 @@ mod tests {
             event,
             acl: vec![],
         }
+    }
+
+    #[test]
+    fn many_watchers_on_one_path_and_one_stored_path() {
+        let mut w = WatchManager::new();
+        for conn in 1..=20 {
+            w.add_data_watch("/p", conn);
+            w.add_child_watch("/p", conn);
+        }
+        assert_eq!(w.watch_count(), 40);
+        assert!(w.contains("/p", WatcherType::Data, 17));
+        // Both tables and every connection's index share one copy of the path.
+        assert_eq!(
+            w.stored("/p").map(|k| Arc::strong_count(&k)),
+            Some(1 + 2 + 40)
+        );
+        assert!(w.remove("/p", WatcherType::Data, 17));
+        assert!(!w.contains("/p", WatcherType::Data, 17));
+        w.remove_connection(3);
+        let mut fired = w.trigger(&ev("/p", EventType::NodeDataChanged));
+        fired.sort_unstable();
+        let expect: Vec<ConnId> = (1..=20).filter(|c| *c != 3 && *c != 17).collect();
+        assert_eq!(fired, expect);
+        for conn in 1..=20 {
+            w.remove_connection(conn);
+        }
+        assert_eq!(
+            (w.watch_count(), w.path_count(), w.connection_count()),
+            (0, 0, 0)
+        );
     }
 
     #[test]

@@ -75,21 +75,35 @@ async fn bad_input_closes_or_errors_never_panics() {
     assert_eq!((h.xid, h.err), (77, -6));
     assert!(r.recv().await.is_none());
 
-    // check alone, and deleteContainer from a client: the same.
-    for req in [
-        Request::Check(CheckVersionRequest {
+    // check alone: the same.
+    let (mut r, _) = Raw::connect(addr).await;
+    let xid = r
+        .send(&Request::Check(CheckVersionRequest {
             path: "/".into(),
             version: -1,
-        }),
-        Request::DeleteContainer(DeleteContainerRequest { path: "/x".into() }),
-    ] {
-        let (mut r, _) = Raw::connect(addr).await;
-        let xid = r.send(&req).await;
-        let p = r.recv().await.unwrap();
-        let h = ReplyHeader::decode_exact(p).unwrap();
-        assert_eq!((h.xid, h.err), (xid, -6));
-        assert!(r.recv().await.is_none());
-    }
+        }))
+        .await;
+    let p = r.recv().await.unwrap();
+    let h = ReplyHeader::decode_exact(p).unwrap();
+    assert_eq!((h.xid, h.err), (xid, -6));
+    assert!(r.recv().await.is_none());
+
+    // deleteContainer from a client: Apache 3.8 reads the path from the raw request
+    // buffer, fails its validation, and answers BADARGUMENTS with an error txn (a new
+    // zxid); the node stays and the connection stays open.
+    let (mut r, _) = Raw::connect(addr).await;
+    r.create("/c", CreateMode::Persistent).await.unwrap();
+    let before = server.with_core(|c| c.last_zxid());
+    let xid = r
+        .send(&Request::DeleteContainer(DeleteContainerRequest {
+            path: "/c".into(),
+        }))
+        .await;
+    let (h, _) = r.reply(xid).await.unwrap();
+    assert_eq!((h.xid, h.err), (xid, -8));
+    assert_eq!(h.zxid, before + 1);
+    assert!(server.with_core(|c| c.tree().stat("/c").is_some()));
+    assert!(r.call(Request::Ping).await.is_ok());
 
     // A body that does not decode: MARSHALLINGERROR, connection stays usable.
     let (mut r, _) = Raw::connect(addr).await;

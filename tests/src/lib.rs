@@ -5,9 +5,9 @@
 //! | feature | what | needs |
 //! |---|---|---|
 //! | `embedded` (default) | [`TestServer`]: zk-server-lite in process, started in milliseconds | nothing |
-//! | `containers` | [`containers`]: testcontainers images of Apache ZooKeeper (the Docker official `zookeeper` image) and zk-server-lite, single servers and ensembles with network partitions; [`testcontainers`] re-exported | a Docker engine |
-//! | `proxy` | [`FaultProxy`]: a TCP proxy that cuts, stalls, delays or drops | nothing |
-//! | `apache` | [`apache`], [`tls`], [`for_each_server!`]: Apache ZooKeeper from local jars in a JVM (the zk-rs suites) | Java and the Debian `zookeeper` package |
+//! | `containers` | `containers`: testcontainers images of Apache ZooKeeper (the Docker official `zookeeper` image) and zk-server-lite, single servers and ensembles with network partitions; `testcontainers` re-exported | a Docker engine |
+//! | `proxy` | `FaultProxy`: a TCP proxy that cuts, stalls, delays or drops | nothing |
+//! | `apache` | `apache`, `tls`, `for_each_server!`: Apache ZooKeeper from local jars in a JVM (the zk-rs suites) | Java and the Debian `zookeeper` package |
 //!
 //! A test against the embedded server:
 //!
@@ -43,7 +43,7 @@ mod util;
 
 #[cfg(feature = "apache")]
 pub use apache::{
-    ApacheClientAuth, ApacheConfig, ApacheEnsemble, ApacheError, ApacheServer, ApacheSasl,
+    ApacheClientAuth, ApacheConfig, ApacheEnsemble, ApacheError, ApacheSasl, ApacheServer,
     ApacheTls,
 };
 #[cfg(feature = "proxy")]
@@ -55,8 +55,8 @@ pub use server::{ServerKind, ServerOptions, TestServer, TestServerError};
 #[cfg(feature = "containers")]
 pub use testcontainers;
 pub use util::{
-    FOUR_LETTER_WORD_TIMEOUT, TimedOut, four_letter_word, four_letter_word_timeout,
-    init_tracing, try_wait_until, wait_until,
+    FOUR_LETTER_WORD_TIMEOUT, TimedOut, four_letter_word, four_letter_word_timeout, init_tracing,
+    try_wait_until, wait_until,
 };
 
 /// Instantiates each listed `async fn name(kind: ServerKind)` once per server, as

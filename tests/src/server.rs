@@ -1,6 +1,6 @@
 //! [`TestServer`]: one standalone ZooKeeper server for a test — zk-server-lite in process
 //! ([`TestServer::embedded`], feature `embedded`) or, with the `apache` feature, real Apache
-//! ZooKeeper 3.8 from local jars ([`ServerKind::Apache`]) — behind one small interface, so
+//! ZooKeeper 3.8 from local jars (`ServerKind::Apache`) — behind one small interface, so
 //! that a suite can run the same assertions against both.
 //!
 //! ```
@@ -25,7 +25,6 @@
 //! # async fn demo() -> Result<(), zk_testkit::TestServerError> {
 //! use zk_testkit::{ServerKind, ServerOptions, TestServer};
 //!
-//!
 //! for kind in ServerKind::ALL {
 //!     let server = TestServer::start(kind, &ServerOptions::new().extended_types(true)).await?;
 //!     let connect_string = server.connect_string(); // give this to a client
@@ -36,9 +35,9 @@
 //! # }
 //! ```
 //!
-//! What only one of them offers stays reachable through [`TestServer::as_apache`] and
-//! [`TestServer::as_lite`]; faults that both must survive go through a
-//! [`FaultProxy`](crate::FaultProxy) in front of either.
+//! What only one of them offers stays reachable through `TestServer::as_apache` and
+//! [`TestServer::as_lite`]; faults that both must survive go through a `FaultProxy`
+//! (feature `proxy`) in front of either.
 
 use std::fmt;
 use std::io;

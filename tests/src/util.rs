@@ -1,9 +1,9 @@
 //! Tracing initialisation, bounded waiting, four-letter words, free ports and process checks.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::future::Future;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 

@@ -33,13 +33,13 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
+pub use crate::util::host::process_alive;
+pub use crate::util::{FOUR_LETTER_WORD_TIMEOUT, four_letter_word, four_letter_word_timeout};
 pub use config::{
     ApacheClientAuth, ApacheConfig, ApacheSasl, ApacheTls, CLASSPATH_ENV, DEFAULT_CLASSPATH,
     DIGEST_LOGIN_MODULE, JAVA_ENV, MAIN_CLASS, NETTY_CLASSPATH, NETTY_FACTORY, SASL_AUTH_PROVIDER,
     X509_AUTH_PROVIDER, super_digest_of,
 };
-pub use crate::util::host::process_alive;
-pub use crate::util::{FOUR_LETTER_WORD_TIMEOUT, four_letter_word, four_letter_word_timeout};
 
 pub(crate) use crate::util::free_ports;
 use node::{Node, Probe, serving_mode};
@@ -49,7 +49,6 @@ const LOG_TAIL_LINES: usize = 60;
 
 /// Start attempts (new ports each time for a fresh start; same ports for a restart).
 const MAX_START_ATTEMPTS: u32 = 5;
-
 
 /// Why starting, stopping or waiting for Apache ZooKeeper failed.
 #[derive(Debug, thiserror::Error)]

@@ -206,4 +206,3 @@ impl Drop for JvmProcess {
         self.kill_blocking();
     }
 }
-

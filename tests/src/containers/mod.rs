@@ -171,7 +171,7 @@ impl<I: Image> fmt::Debug for ZkContainer<I> {
 
 impl<I: ServerImage> ZkContainer<I> {
     /// Starts `image` (an image or a [`ContainerRequest`] built with
-    /// [`ImageExt`](testcontainers::ImageExt)) and waits until the server serves.
+    /// [`ImageExt`]) and waits until the server serves.
     pub async fn start(image: impl Into<ContainerRequest<I>>) -> Result<Self, ContainerError> {
         let request: ContainerRequest<I> = image.into();
         let docker = docker().await?;

@@ -132,7 +132,11 @@ async fn containers_of_dead_test_processes_are_removed() {
         Err(e) => return skip_or_panic::<()>(test, e).unwrap_or(()),
     };
     let (name, tag) = zk_testkit::containers::LITE_IMAGE;
-    if docker.inspect_image(&format!("{name}:{tag}")).await.is_err() {
+    if docker
+        .inspect_image(&format!("{name}:{tag}"))
+        .await
+        .is_err()
+    {
         // Let the normal start report the missing image (skip or fail).
         let _ = start_or_skip(test, ZkServerLite::default()).await;
         return;
@@ -167,7 +171,9 @@ async fn a_missing_image_is_an_error_that_says_how_to_get_it() {
     // A registry that refuses at once: the pull fails fast, the image stays missing.
     let image = ZkServerLite::default().with_image("127.0.0.1:1/zk-rs/missing", "none");
     match ZkContainer::start(image).await {
-        Err(ContainerError::ImageUnavailable { image, how_to_get, .. }) => {
+        Err(ContainerError::ImageUnavailable {
+            image, how_to_get, ..
+        }) => {
             assert_eq!(image, "127.0.0.1:1/zk-rs/missing:none");
             assert!(how_to_get.contains("build-lite-image.sh"), "{how_to_get}");
         }

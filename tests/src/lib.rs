@@ -18,7 +18,7 @@
 //! let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! let persistent = zk_client::CreateOptions::new(zk_client::CreateMode::Persistent);
 //! client.create("/job", b"queued", &persistent).await?;
-//! assert_eq!(client.get_data("/job").await?.0, b"queued");
+//! assert_eq!(&client.get_data("/job").await?.0[..], b"queued");
 //! # Ok(())
 //! # }
 //! ```

@@ -384,11 +384,13 @@ pub fn skip_or_panic<T>(test: &str, e: ContainerError) -> Option<T> {
     if !missing_tool || std::env::var_os(REQUIRE_ENV).is_some() {
         panic!("{test}: {e}");
     }
-    // Printed outside the capture so that it shows in the test summary even for a pass.
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!("SKIPPED: {test}: {e} (set {REQUIRE_ENV}=1 to make this a failure)");
-    }
+    // Written to the stderr handle, not with `eprintln!`: libtest captures only the print
+    // macros, so `cargo test` shows the line even for a passing test (nextest shows it with
+    // `--success-output immediate`).
+    use io::Write as _;
+    let line = format!("SKIPPED: {test}: {e} (set {REQUIRE_ENV}=1 to make this a failure)\n");
+    let _ = io::stderr().write_all(line.as_bytes());
+    tracing::warn!(test, err = %e, "container test skipped");
     None
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the local Docker image of Apache ZooKeeper that zk-testkit's `container` module
-# starts, WITHOUT pulling anything: the root filesystem is packed from this machine's own
-# files (the Debian `zookeeper` package's jars, the OpenJDK 17 runtime and the shared
-# libraries they need) and loaded with `docker import`. No shell in the image: the
-# entrypoint is the JVM running ZooKeeperServerMain.
+# Builds a local Docker image of Apache ZooKeeper that behaves like the Docker official
+# `zookeeper` image (same ENTRYPOINT/CMD contract and ZOO_* variables, see
+# docker-entrypoint.sh), WITHOUT pulling anything: the root filesystem is packed from this
+# machine's own files (the Debian `zookeeper` package's jars, the OpenJDK 17 runtime, the
+# host's /bin/sh and the shared libraries they need) and loaded with `docker import`.
+# zk-testkit's `containers::ZooKeeper` runs it with `.with_image("zk-rs/zookeeper", "3.8-local")`.
 #
 #   bash tests/container/build-image.sh            # build if missing (fast when present)
 #   ZK_IMAGE_REBUILD=1 bash tests/container/build-image.sh
@@ -96,20 +97,42 @@ done
 mkdir -p "$root/lib64"
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 
-# 4. A minimal /etc and the writable directories.
-mkdir -p "$root/etc" "$root/tmp" "$root/data"
+# 4. A shell for the entrypoint (the host's /bin/sh, its libraries come with it).
+here=$(cd "$(dirname "$0")" && pwd)
+for bin in /bin/sh; do
+  real=$(readlink -f "$bin")
+  mkdir -p "$root/bin" "$root$(dirname "$real")"
+  cp -L "$real" "$root$real"
+  [ "$real" = "$bin" ] || ln -sf "$real" "$root$bin"
+  for lib in $(ldd "$real" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+done
+mkdir -p "$root/usr/local/bin"
+cp "$here/docker-entrypoint.sh" "$root/docker-entrypoint.sh"
+cp "$here/zkServer.sh" "$root/usr/local/bin/zkServer.sh"
+chmod 0755 "$root/docker-entrypoint.sh" "$root/usr/local/bin/zkServer.sh"
+
+# 5. A minimal /etc and the directories of the official image.
+mkdir -p "$root/etc" "$root/tmp" "$root/conf" "$root/data" "$root/datalog" "$root/logs"
 chmod 1777 "$root/tmp"
 echo 'root:x:0:0:root:/root:/nonexistent' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$root/etc/nsswitch.conf"
 
-# 5. Import with the entrypoint: ZooKeeperServerMain <clientPort> <dataDir>.
+# 6. Import with the official image's contract: ENTRYPOINT docker-entrypoint.sh, CMD
+#    zkServer.sh start-foreground, the same defaults and exposed ports.
 tar -C "$root" -cf - . | docker import \
-  --change "ENTRYPOINT [\"$JAVA_HOME/bin/java\", \"-Xmx256m\", \"-XX:+UseSerialGC\", \"-XX:TieredStopAtLevel=1\", \"-XX:-UsePerfData\", \"-Djava.net.preferIPv4Stack=true\", \"-Dzookeeper.4lw.commands.whitelist=*\", \"-Dzookeeper.admin.enableServer=false\", \"-Dorg.slf4j.simpleLogger.defaultLogLevel=info\", \"-cp\", \"$ZK_JAR:/usr/share/java/slf4j-simple.jar\", \"org.apache.zookeeper.server.ZooKeeperServerMain\"]" \
-  --change 'CMD ["2181", "/data"]' \
-  --change 'EXPOSE 2181' \
+  --change 'ENTRYPOINT ["/docker-entrypoint.sh"]' \
+  --change 'CMD ["zkServer.sh", "start-foreground"]' \
+  --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+  --change "ENV ZK_JAVA=$JAVA_HOME/bin/java" \
+  --change "ENV ZK_CLASSPATH=$ZK_JAR:/usr/share/java/slf4j-simple.jar" \
+  --change 'ENV ZOO_CONF_DIR=/conf ZOO_DATA_DIR=/data ZOO_DATA_LOG_DIR=/datalog ZOO_LOG_DIR=/logs ZOO_TICK_TIME=2000 ZOO_INIT_LIMIT=5 ZOO_SYNC_LIMIT=2 ZOO_AUTOPURGE_PURGEINTERVAL=0 ZOO_AUTOPURGE_SNAPRETAINCOUNT=3 ZOO_MAX_CLIENT_CNXNS=60 ZOO_STANDALONE_ENABLED=true ZOO_ADMINSERVER_ENABLED=true' \
+  --change 'EXPOSE 2181 2888 3888 8080' \
   --change 'WORKDIR /tmp' \
-  --change "LABEL org.opencontainers.image.description=\"Apache ZooKeeper $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo 3.8) from the host's Debian packages (zk-rs tests)\"" \
+  --change "LABEL org.opencontainers.image.description=\"Apache ZooKeeper $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo 3.8) from the host's Debian packages, with the official image's entrypoint contract (zk-rs tests)\"" \
   - "$IMAGE" >/dev/null
 # A rebuild leaves the previous image untagged: remove it (if no container uses it).
 if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then

@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use zk_client::Client;
 
+#[cfg(feature = "embedded")]
 use crate::server::{ServerKind, ServerOptions, TestServer};
+#[cfg(feature = "embedded")]
 use crate::util::init_tracing;
 
 /// Generous bound for anything on a slow, loaded 2-core machine.
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Starts a standalone server of `kind` with `options`; panics with the reason if it cannot.
+#[cfg(feature = "embedded")]
 pub async fn start_server(kind: ServerKind, options: ServerOptions) -> TestServer {
     init_tracing();
     match TestServer::start(kind, &options).await {

@@ -1,8 +1,27 @@
-//! [`TestServer`]: one standalone ZooKeeper server for a test — real Apache ZooKeeper 3.8
-//! ([`ApacheServer`]) or our in-process [`zk_server_lite::Server`] — behind one small
-//! interface, so that a suite can run the same assertions against both.
+//! [`TestServer`]: one standalone ZooKeeper server for a test — zk-server-lite in process
+//! ([`TestServer::embedded`], feature `embedded`) or, with the `apache` feature, real Apache
+//! ZooKeeper 3.8 from local jars (`ServerKind::Apache`) — behind one small interface, so
+//! that a suite can run the same assertions against both.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use zk_testkit::{ServerOptions, TestServer};
+//!
+//! // zk-server-lite on 127.0.0.1:<free port>, on this tokio runtime; gone when dropped.
+//! let server = TestServer::embedded_with(&ServerOptions::new().tick_time(Duration::from_millis(100)))
+//!     .await?;
+//! let client = zk_client::Client::connect(&server.connect_string()).await?;
+//! # drop(client);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With the `apache` feature, the same test runs against both:
 //!
 //! ```no_run
+//! # #[cfg(feature = "apache")]
 //! # async fn demo() -> Result<(), zk_testkit::TestServerError> {
 //! use zk_testkit::{ServerKind, ServerOptions, TestServer};
 //!
@@ -16,26 +35,30 @@
 //! # }
 //! ```
 //!
-//! What only one of them offers stays reachable through [`TestServer::as_apache`] and
-//! [`TestServer::as_lite`]; faults that both must survive go through a
-//! [`FaultProxy`](crate::FaultProxy) in front of either.
+//! What only one of them offers stays reachable through `TestServer::as_apache` and
+//! [`TestServer::as_lite`]; faults that both must survive go through a `FaultProxy`
+//! (feature `proxy`) in front of either.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(feature = "apache")]
 use crate::apache::{ApacheConfig, ApacheError, ApacheServer};
 
 /// Which server a [`TestServer`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ServerKind {
-    /// Apache ZooKeeper 3.8 from the Debian jars, in its own JVM.
+    /// Apache ZooKeeper 3.8 from the Debian jars, in its own JVM (feature `apache`).
+    #[cfg(feature = "apache")]
     Apache,
     /// zk-server-lite, in-process, on the test's tokio runtime.
     Lite,
 }
 
+#[cfg(feature = "apache")]
 impl ServerKind {
     /// Both kinds, Apache first.
     pub const ALL: [ServerKind; 2] = [ServerKind::Apache, ServerKind::Lite];
@@ -44,6 +67,7 @@ impl ServerKind {
 impl fmt::Display for ServerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            #[cfg(feature = "apache")]
             ServerKind::Apache => "Apache ZooKeeper",
             ServerKind::Lite => "zk-server-lite",
         })
@@ -52,7 +76,7 @@ impl fmt::Display for ServerKind {
 
 /// The settings both servers understand, applied the same way to each.
 ///
-/// The defaults match [`ApacheConfig::default`]: a 250 ms tick (so expiry tests are fast),
+/// The defaults (the same as `ApacheConfig::default` with the `apache` feature): a 250 ms tick (so expiry tests are fast),
 /// the minimum session timeout left at 2 ticks, the maximum raised to 60 s, no extended
 /// types, no super user.
 #[derive(Debug, Clone)]
@@ -75,13 +99,12 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        let apache = ApacheConfig::default();
         ServerOptions {
-            tick_time: apache.tick_time,
-            min_session_timeout: apache.min_session_timeout,
-            max_session_timeout: apache.max_session_timeout,
-            extended_types: apache.extended_types,
-            super_digest: apache.super_digest,
+            tick_time: Duration::from_millis(250),
+            min_session_timeout: None,
+            max_session_timeout: Some(Duration::from_secs(60)),
+            extended_types: false,
+            super_digest: None,
             durable: false,
         }
     }
@@ -125,6 +148,7 @@ impl ServerOptions {
     }
 
     /// These settings as an Apache configuration (everything else at its default).
+    #[cfg(feature = "apache")]
     pub fn apache_config(&self) -> ApacheConfig {
         let mut config = ApacheConfig::new()
             .tick_time(self.tick_time)
@@ -157,8 +181,10 @@ fn millis(d: Duration) -> i32 {
 
 /// Why a [`TestServer`] could not start, stop or restart.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TestServerError {
     /// From the Apache server.
+    #[cfg(feature = "apache")]
     #[error(transparent)]
     Apache(#[from] ApacheError),
     /// From zk-server-lite.
@@ -167,6 +193,7 @@ pub enum TestServerError {
 }
 
 enum Inner {
+    #[cfg(feature = "apache")]
     Apache(ApacheServer),
     Lite {
         // `None` while stopped.
@@ -195,11 +222,23 @@ impl fmt::Debug for TestServer {
 }
 
 impl TestServer {
+    /// Starts zk-server-lite in process with the default [`ServerOptions`] (a 250 ms tick,
+    /// sessions of up to 60 s, in memory) and waits until it serves.
+    pub async fn embedded() -> Result<Self, TestServerError> {
+        Self::start(ServerKind::Lite, &ServerOptions::default()).await
+    }
+
+    /// Starts zk-server-lite in process with `options`.
+    pub async fn embedded_with(options: &ServerOptions) -> Result<Self, TestServerError> {
+        Self::start(ServerKind::Lite, options).await
+    }
+
     /// Starts a server of `kind` with `options` and waits until it serves.
     ///
     /// zk-server-lite runs on the current tokio runtime, in memory.
     pub async fn start(kind: ServerKind, options: &ServerOptions) -> Result<Self, TestServerError> {
         let (addr, inner) = match kind {
+            #[cfg(feature = "apache")]
             ServerKind::Apache => {
                 let server = ApacheServer::start_with(options.apache_config()).await?;
                 (server.addr(), Inner::Apache(server))
@@ -250,7 +289,7 @@ impl TestServer {
 
     /// Sends a four-letter word (both servers answer `ruok`, `srvr`, `stat`, `mntr`, …).
     pub async fn four_letter_word(&self, word: &str) -> io::Result<String> {
-        crate::apache::four_letter_word(self.addr, word).await
+        crate::four_letter_word(self.addr, word).await
     }
 
     /// Stops the server and waits until it is gone. A no-op when stopped.
@@ -260,6 +299,7 @@ impl TestServer {
 
     async fn shut_down(&mut self) -> Result<(), TestServerError> {
         match &mut self.inner {
+            #[cfg(feature = "apache")]
             Inner::Apache(server) => server.stop().await?,
             Inner::Lite { server, .. } => {
                 if let Some(server) = server.take() {
@@ -276,6 +316,7 @@ impl TestServer {
     /// [`durable`](ServerOptions::durable) zk-server-lite; an in-memory one comes back empty.
     pub async fn restart(&mut self) -> Result<(), TestServerError> {
         match &mut self.inner {
+            #[cfg(feature = "apache")]
             Inner::Apache(server) => server.restart().await?,
             Inner::Lite { server, data_dir } => {
                 let builder = lite_builder(&self.options, data_dir.as_ref()).listen(self.addr);
@@ -289,6 +330,7 @@ impl TestServer {
     }
 
     /// The Apache server, if this is one.
+    #[cfg(feature = "apache")]
     pub fn as_apache(&self) -> Option<&ApacheServer> {
         match &self.inner {
             Inner::Apache(server) => Some(server),
@@ -300,6 +342,7 @@ impl TestServer {
     pub fn as_lite(&self) -> Option<&zk_server_lite::Server> {
         match &self.inner {
             Inner::Lite { server, .. } => server.as_ref(),
+            #[cfg(feature = "apache")]
             Inner::Apache(_) => None,
         }
     }

@@ -1,9 +1,14 @@
-//! Tracing initialisation and bounded waiting.
+//! Tracing initialisation, bounded waiting, four-letter words, free ports and process checks.
 
 use std::fmt;
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Once;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// Installs a global `tracing` subscriber for tests, once per process.
 ///
@@ -87,5 +92,93 @@ where
     let started = Instant::now();
     if let Err(e) = try_wait_until(timeout, what, condition).await {
         panic!("{e} (gave up after {:?})", started.elapsed());
+    }
+}
+
+/// Default bound of [`four_letter_word`].
+pub const FOUR_LETTER_WORD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends a four-letter word (e.g. `"srvr"`, `"ruok"`, `"mntr"`) and returns the whole answer.
+/// Bounded by [`FOUR_LETTER_WORD_TIMEOUT`].
+pub async fn four_letter_word(addr: SocketAddr, word: &str) -> io::Result<String> {
+    four_letter_word_timeout(addr, word, FOUR_LETTER_WORD_TIMEOUT).await
+}
+
+/// [`four_letter_word`] with an explicit bound (connect, send and read to end of stream).
+pub async fn four_letter_word_timeout(
+    addr: SocketAddr,
+    word: &str,
+    timeout: Duration,
+) -> io::Result<String> {
+    if word.len() != 4 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a four-letter word has 4 bytes, not {word:?}"),
+        ));
+    }
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(word.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok::<_, io::Error>(String::from_utf8_lossy(&answer).into_owned())
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("four-letter word {word:?} to {addr} got no answer within {timeout:?}"),
+        )
+    })?
+}
+
+#[cfg(any(feature = "apache", feature = "containers"))]
+pub(crate) use host::free_ports;
+
+/// Ports and processes of this host (for the servers the test kit starts).
+#[cfg(any(feature = "apache", feature = "containers"))]
+pub(crate) mod host {
+    use std::collections::HashSet;
+    use std::io;
+    use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+    use std::sync::Mutex;
+
+    /// Picks `n` distinct free loopback ports (bind `127.0.0.1:0`, read, release).
+    ///
+    /// Ports handed out earlier by this process are never handed out again, so two servers of
+    /// one test binary cannot be given the same port.
+    pub(crate) fn free_ports(n: usize) -> io::Result<Vec<u16>> {
+        static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        let given = given.get_or_insert_with(HashSet::new);
+        let mut held = Vec::new();
+        let mut ports = Vec::new();
+        let mut tries = 0;
+        while ports.len() < n {
+            tries += 1;
+            if tries > 1000 {
+                return Err(io::Error::other("could not find free loopback ports"));
+            }
+            let l = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
+            let port = l.local_addr()?.port();
+            if given.insert(port) {
+                ports.push(port);
+            }
+            // Keep every listener open until all are chosen so the kernel cannot repeat one.
+            held.push(l);
+        }
+        Ok(ports)
+    }
+
+    /// Whether a process with this pid exists (Linux: `/proc/<pid>`; zombies count as gone).
+    #[allow(unreachable_pub)] // re-exported by `apache`
+    pub fn process_alive(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Field 3 (after the parenthesised command name) is the state; Z = zombie, X = dead.
+            Ok(stat) => match stat.rfind(')') {
+                Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z' | 'X')),
+                None => true,
+            },
+            Err(_) => false,
+        }
     }
 }

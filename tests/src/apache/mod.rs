@@ -32,17 +32,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::future::join_all;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
+pub use crate::util::host::process_alive;
+pub use crate::util::{FOUR_LETTER_WORD_TIMEOUT, four_letter_word, four_letter_word_timeout};
 pub use config::{
     ApacheClientAuth, ApacheConfig, ApacheSasl, ApacheTls, CLASSPATH_ENV, DEFAULT_CLASSPATH,
     DIGEST_LOGIN_MODULE, JAVA_ENV, MAIN_CLASS, NETTY_CLASSPATH, NETTY_FACTORY, SASL_AUTH_PROVIDER,
     X509_AUTH_PROVIDER, super_digest_of,
 };
-pub use process::process_alive;
 
-pub(crate) use node::free_ports;
+pub(crate) use crate::util::free_ports;
 use node::{Node, Probe, serving_mode};
 
 /// Lines of server log included in errors.
@@ -50,9 +49,6 @@ const LOG_TAIL_LINES: usize = 60;
 
 /// Start attempts (new ports each time for a fresh start; same ports for a restart).
 const MAX_START_ATTEMPTS: u32 = 5;
-
-/// Default bound of [`four_letter_word`].
-pub const FOUR_LETTER_WORD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why starting, stopping or waiting for Apache ZooKeeper failed.
 #[derive(Debug, thiserror::Error)]
@@ -118,39 +114,6 @@ pub enum ApacheError {
         /// The ensemble size.
         len: usize,
     },
-}
-
-/// Sends a four-letter word (e.g. `"srvr"`, `"ruok"`, `"mntr"`) and returns the whole answer.
-/// Bounded by [`FOUR_LETTER_WORD_TIMEOUT`].
-pub async fn four_letter_word(addr: SocketAddr, word: &str) -> io::Result<String> {
-    four_letter_word_timeout(addr, word, FOUR_LETTER_WORD_TIMEOUT).await
-}
-
-/// [`four_letter_word`] with an explicit bound (connect, send and read to end of stream).
-pub async fn four_letter_word_timeout(
-    addr: SocketAddr,
-    word: &str,
-    timeout: Duration,
-) -> io::Result<String> {
-    if word.len() != 4 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("a four-letter word has 4 bytes, not {word:?}"),
-        ));
-    }
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(word.as_bytes()).await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        Ok::<_, io::Error>(String::from_utf8_lossy(&answer).into_owned())
-    };
-    tokio::time::timeout(timeout, exchange).await.map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("four-letter word {word:?} to {addr} got no answer within {timeout:?}"),
-        )
-    })?
 }
 
 /// Why one boot attempt failed.

@@ -1,10 +1,8 @@
 //! One server directory + process: shared by the standalone server and ensemble members.
 
-use std::collections::HashSet;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use super::config::ApacheConfig;
@@ -16,33 +14,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Marker written to the log before every start, so a failure reports only its own attempt.
 const START_MARKER: &str = "=== zk-testkit: starting ";
-
-/// Picks `n` distinct free loopback ports (bind `127.0.0.1:0`, read, release).
-///
-/// Ports handed out earlier by this process are never handed out again, so two servers of
-/// one test binary cannot be given the same port.
-pub(crate) fn free_ports(n: usize) -> io::Result<Vec<u16>> {
-    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    let given = given.get_or_insert_with(HashSet::new);
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    let mut tries = 0;
-    while ports.len() < n {
-        tries += 1;
-        if tries > 1000 {
-            return Err(io::Error::other("could not find free loopback ports"));
-        }
-        let l = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
-        let port = l.local_addr()?.port();
-        if given.insert(port) {
-            ports.push(port);
-        }
-        // Keep every listener open until all are chosen so the kernel cannot repeat one.
-        held.push(l);
-    }
-    Ok(ports)
-}
 
 /// What a `srvr` probe found.
 #[derive(Debug)]

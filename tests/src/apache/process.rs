@@ -206,15 +206,3 @@ impl Drop for JvmProcess {
         self.kill_blocking();
     }
 }
-
-/// Whether a process with this pid exists (Linux: `/proc/<pid>`; zombies count as gone).
-pub fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // Field 3 (after the parenthesised command name) is the state; Z = zombie, X = dead.
-        Ok(stat) => match stat.rfind(')') {
-            Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z' | 'X')),
-            None => true,
-        },
-        Err(_) => false,
-    }
-}

@@ -1,15 +1,17 @@
-//! zk-client against Apache ZooKeeper 3.8 in a Docker container (zk-testkit's `container`
-//! module, image built by `tests/container/build-image.sh`): the faults only a container
-//! gives, `docker pause` (the whole server frozen, its sockets still open) and stop/start
-//! of the server with its data.
+//! zk-client against ZooKeeper in Docker containers (zk-testkit's `containers` module), each
+//! test against both images: Apache ZooKeeper 3.8 with the official image's contract (built
+//! without a registry by `tests/container/build-image.sh`) and zk-server-lite in a
+//! `FROM scratch` image (`tests/container/build-lite-image.sh`). The faults only a container
+//! gives: `docker pause` (the whole server frozen, its sockets still open) and stop/start of
+//! the server with its data.
 //!
-//! Without Docker or the image these tests print why and pass as skipped, unless
+//! Without Docker or the images these tests print a SKIPPED line and pass, unless
 //! `ZK_REQUIRE_CONTAINERS` is set (as `.ci/test` does): then they fail.
 
 use std::time::Duration;
 
 use zk_client::{CreateMode, CreateOptions, EventType, SessionState};
-use zk_testkit::container::start_or_skip;
+use zk_testkit::containers::{ServerImage, ZkContainer, start_or_skip};
 
 use crate::{connect, connect_with, wait_state, within};
 
@@ -17,9 +19,41 @@ fn persistent() -> CreateOptions {
     CreateOptions::new(CreateMode::Persistent)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crud_and_a_watch_against_a_containerized_server() {
-    let Some(zk) = start_or_skip("crud_and_a_watch_against_a_containerized_server").await else {
+/// One test per image: `apache::name` and `lite::name`.
+macro_rules! for_each_image {
+    ($($name:ident),* $(,)?) => {
+        mod apache {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(zk_testkit::containers::ZooKeeper::local_build()).await;
+                }
+            )*
+        }
+        mod lite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(zk_testkit::containers::ZkServerLite::default()).await;
+                }
+            )*
+        }
+    };
+}
+
+for_each_image!(
+    crud_and_a_watch_against_a_containerized_server,
+    a_paused_server_suspends_the_session_and_unpausing_resumes_it,
+    a_stopped_and_started_container_keeps_data_and_session,
+);
+
+async fn start<I: ServerImage>(test: &str, image: I) -> Option<ZkContainer<I>> {
+    let name = format!("{test} ({}:{})", image.name(), image.tag());
+    start_or_skip(&name, image).await
+}
+
+async fn crud_and_a_watch_against_a_containerized_server<I: ServerImage>(image: I) {
+    let Some(zk) = start("crud_and_a_watch_against_a_containerized_server", image).await else {
         return;
     };
     let srvr = zk.four_letter_word("srvr").await.unwrap();
@@ -43,10 +77,12 @@ async fn crud_and_a_watch_against_a_containerized_server() {
     client.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_server_suspends_the_session_and_unpausing_resumes_it() {
-    let Some(zk) =
-        start_or_skip("a_paused_server_suspends_the_session_and_unpausing_resumes_it").await
+async fn a_paused_server_suspends_the_session_and_unpausing_resumes_it<I: ServerImage>(image: I) {
+    let Some(zk) = start(
+        "a_paused_server_suspends_the_session_and_unpausing_resumes_it",
+        image,
+    )
+    .await
     else {
         return;
     };
@@ -87,9 +123,12 @@ async fn a_paused_server_suspends_the_session_and_unpausing_resumes_it() {
     client.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_and_started_container_keeps_data_and_session() {
-    let Some(zk) = start_or_skip("a_stopped_and_started_container_keeps_data_and_session").await
+async fn a_stopped_and_started_container_keeps_data_and_session<I: ServerImage>(image: I) {
+    let Some(zk) = start(
+        "a_stopped_and_started_container_keeps_data_and_session",
+        image,
+    )
+    .await
     else {
         return;
     };

@@ -1,7 +1,8 @@
 //! Tests of the test kit itself: Apache ZooKeeper boot (standalone and ensemble), the
-//! no-orphan guarantees, and the fault proxy.
+//! no-orphan guarantees, the fault proxy, and the container images and ensemble.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apache;
+mod containers;
 mod proxy;

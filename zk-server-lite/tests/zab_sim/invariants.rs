@@ -192,6 +192,16 @@ impl Checker {
                 actual.len(),
                 expected.get(first_diff).map(|z| zxid::hex(*z)),
                 actual.get(first_diff).map(|z| zxid::hex(*z)),
+            ) + &format!(
+                "; committed around it {:?}, applied around it {:?}",
+                expected[first_diff.saturating_sub(2)..(first_diff + 4).min(expected.len())]
+                    .iter()
+                    .map(|z| zxid::hex(*z))
+                    .collect::<Vec<_>>(),
+                actual[first_diff.saturating_sub(2)..(first_diff + 4).min(actual.len())]
+                    .iter()
+                    .map(|z| zxid::hex(*z))
+                    .collect::<Vec<_>>(),
             );
             self.fail(msg, now);
         }

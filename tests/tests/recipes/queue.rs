@@ -362,6 +362,7 @@ async fn start_reaping(kind: ServerKind) -> (Box<dyn std::any::Any + Send>, Stri
             let cs = server.connect_string();
             (Box::new(server), cs)
         }
+        other => panic!("no reaping server for {other:?}"),
     }
 }
 

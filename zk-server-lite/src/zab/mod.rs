@@ -446,6 +446,12 @@ impl Zab {
         self.applied
     }
 
+    /// The recent txns kept for DIFF syncs (contiguous, ending at the last appended zxid),
+    /// and the zxid just before them.
+    pub fn recent(&self) -> (Zxid, impl Iterator<Item = &Proposal>) {
+        (self.log.base, self.log.recent.iter())
+    }
+
     /// The election round (FLE's logical clock).
     pub fn round(&self) -> i64 {
         self.round

@@ -409,7 +409,8 @@ impl Cluster {
         let ids: Vec<Sid> = self.nodes.keys().copied().collect();
         for id in ids {
             let node = self.nodes.get_mut(&id).expect("node");
-            node.paused_until = 0;
+            // Pauses end by themselves (clearing one would let later packets overtake the
+            // ones held for the paused member: TCP never reorders).
             if node.zab.is_none() {
                 node.down_until = Some(self.now);
             }
@@ -589,7 +590,18 @@ impl Cluster {
         };
         if std::env::var_os("ZAB_SIM_VERBOSE").is_some() {
             let what = match &event {
-                Event::Packet { from, message } => format!("{} from #{from}", message.name()),
+                Event::Packet { from, message } => match message {
+                    Message::Proposal(p) | Message::Inform(p) => {
+                        format!("{} {} from #{from}", message.name(), zxid::hex(p.zxid))
+                    }
+                    Message::Commit { zxid: z }
+                    | Message::Diff { zxid: z }
+                    | Message::Trunc { zxid: z }
+                    | Message::Snap { zxid: z, .. } => {
+                        format!("{} {} from #{from}", message.name(), zxid::hex(*z))
+                    }
+                    _ => format!("{} from #{from}", message.name()),
+                },
                 Event::PeerLost { sid } => format!("lost #{sid}"),
                 Event::Notification { from, notification } => {
                     format!("notification from #{from} {notification:?}")
@@ -716,6 +728,38 @@ impl Cluster {
                 return;
             }
         }
+        self.check_recent(id);
+    }
+
+    /// The engine's recent txns are the tail of what this member wrote.
+    fn check_recent(&mut self, id: Sid) {
+        let node = &self.nodes[&id];
+        let Some(zab) = &node.zab else {
+            return;
+        };
+        let (base, recent) = zab.recent();
+        let recent: Vec<i64> = recent.map(|p| p.zxid).collect();
+        let written: Vec<i64> = node
+            .disk
+            .log
+            .iter()
+            .chain(&node.unsynced)
+            .map(|p| p.zxid)
+            .collect();
+        let tail = &written[written.len().saturating_sub(recent.len())..];
+        if recent.first().is_some_and(|&z| z <= base) || tail != recent.as_slice() {
+            let msg = format!(
+                "#{id}: the engine's recent txns (after {}) {} are not the tail of its log {}",
+                zxid::hex(base),
+                recent
+                    .iter()
+                    .map(|z| zxid::hex(*z))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                ranges(&node.disk.log)
+            );
+            self.checker.fail(msg, self.now);
+        }
     }
 
     fn run_action(&mut self, id: Sid, action: Action) {
@@ -743,7 +787,22 @@ impl Cluster {
                 let d = self.delay();
                 self.push(d, id, id, Payload::ConnectAttempt);
             }
-            Action::Send { to, message } => self.send_packet(id, to, message),
+            Action::Send { to, message } => {
+                if std::env::var_os("ZAB_SIM_VERBOSE").is_some()
+                    && matches!(message, Message::Diff { .. } | Message::Trunc { .. })
+                {
+                    let n = &self.nodes[&id];
+                    let line = format!(
+                        "#{id} syncs #{to} with {}: disk log {}, snapshot {:?}, state {}",
+                        message.name(),
+                        ranges(&n.disk.log),
+                        n.disk.snapshot.as_ref().map(|(z, _)| zxid::hex(*z)),
+                        ranges(&n.state)
+                    );
+                    self.log(line);
+                }
+                self.send_packet(id, to, message)
+            }
             Action::SendSnapshot { to, zxid: at } => {
                 let node = &self.nodes[&id];
                 let last = node.state.last().map_or(0, |p| p.zxid);
@@ -1005,4 +1064,23 @@ fn decode_state(mut b: Bytes) -> Vec<Proposal> {
         out.push(Proposal { zxid, data });
     }
     out
+}
+
+/// `0x100000001-0x100000009 0x200000001-…` for traces.
+fn ranges(ps: &[Proposal]) -> String {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < ps.len() {
+        let mut j = i;
+        while j + 1 < ps.len() && ps[j + 1].zxid == ps[j].zxid + 1 {
+            j += 1;
+        }
+        out.push(format!(
+            "{}-{}",
+            zxid::hex(ps[i].zxid),
+            zxid::hex(ps[j].zxid)
+        ));
+        i = j + 1;
+    }
+    out.join(" ")
 }

@@ -16,11 +16,10 @@ use zk_proto::codec::ensure_consumed;
 use zk_proto::path::{validate_create_path, validate_path};
 use zk_proto::{Chroot, OpCode, Request, Response};
 
-use crate::builder::{ClientBuilder, Config};
 use crate::error::Error;
 use crate::session::core::{Outgoing, encode_request};
 use crate::session::pending::{RawReply, WatchReg};
-use crate::session::{self, Command, SessionState};
+use crate::session::{self, Command, Config, SessionState};
 use crate::transport::Endpoint;
 use crate::watcher::StateChanges;
 
@@ -98,23 +97,6 @@ impl Future for ReplyFuture {
 }
 
 impl Client {
-    /// Connects with default settings to `connect_string` (`h1:p1,h2:p2/chroot`); see
-    /// [`ClientBuilder::connect`].
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), zk_client::Error> {
-    /// let client = zk_client::Client::connect("127.0.0.1:2181/app").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn connect(connect_string: &str) -> Result<Client, Error> {
-        ClientBuilder::new(connect_string).connect().await
-    }
-
-    /// A [`ClientBuilder`] for `connect_string`.
-    pub fn builder(connect_string: impl Into<String>) -> ClientBuilder {
-        ClientBuilder::new(connect_string)
-    }
-
     pub(crate) async fn start(
         config: Arc<Config>,
         connect_timeout: Duration,

@@ -59,9 +59,9 @@
 //! | module | job |
 //! |---|---|
 //! | `client.rs` | [`Client`]: the handle, request hand-off |
-//! | `builder.rs` | [`ClientBuilder`]: hosts, timeouts, read-only, back-off, credentials |
+//! | `builder.rs` | [`ClientBuilder`]: hosts, timeouts, read-only, back-off, credentials; [`Client::connect`] |
 //! | `ops/` | the operations, one file per family |
-//! | `session/` | the session task (`mod.rs`), its sans-io core (`core.rs`), the state model (`state.rs`), the in-flight book (`pending.rs`) and the watch registry (`watches.rs`) |
+//! | `session/` | the session task: connecting (`connect.rs`) and serving (`serve.rs`) around a sans-io machine (`machine.rs`: timers, queue; `core.rs`: bytes), the state model (`state.rs`), the in-flight book (`pending.rs`) and the watch registry (`watches.rs`). It imports none of the files above |
 //! | [`hosts`] | the connect string and the host list |
 //! | [`transport`] | opening connections (the only file naming `tokio::net`) |
 //! | `tls.rs` | `TlsConfig` and the TLS connector (feature `tls`) |

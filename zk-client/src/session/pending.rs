@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 use zk_proto::records::ReplyHeader;
 use zk_proto::{AddWatchMode, OpCode, WatcherType};
 
+use super::event::WatchedEvent;
 use crate::error::Error;
-use crate::watcher::WatchedEvent;
 
 /// A reply as handed to the caller: the header and the undecoded body (the caller decodes
 /// it, off the session task).

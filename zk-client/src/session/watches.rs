@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use zk_proto::records::{SetWatches, SetWatches2};
 use zk_proto::{AddWatchMode, Chroot, EventType, KeeperState, Request, WatcherType};
 
-use crate::watcher::WatchedEvent;
+use super::event::WatchedEvent;
 
 /// The Java client's SetWatches batch limit: 128 KiB of path characters.
 pub(crate) const SET_WATCHES_MAX_LENGTH: usize = 128 * 1024;

@@ -71,6 +71,7 @@ impl fmt::Debug for Client {
 
 /// A reply on its way: resolves to the raw reply or the error that prevented it. (A plain
 /// struct rather than a boxed future: one allocation less per request.)
+#[derive(Debug)]
 pub(crate) struct ReplyFuture {
     state: Result<oneshot::Receiver<Result<RawReply, Error>>, Option<Error>>,
 }

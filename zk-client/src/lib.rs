@@ -34,11 +34,11 @@
 //!   time when it moves to another server.
 //!
 //! ```no_run
-//! use zk_client::{Client, CreateMode, CreateOptions};
+//! use zk_client::{Client, CreateMode};
 //!
 //! # async fn demo() -> Result<(), zk_client::Error> {
 //! let client = Client::connect("127.0.0.1:2181/app").await?;
-//! client.create("/config", b"v1", &CreateOptions::new(CreateMode::Persistent)).await?;
+//! client.create("/config", b"v1", CreateMode::Persistent).await?;
 //! let (data, stat, watcher) = client.get_data_watch("/config").await?;
 //! client.set_data("/config", b"v2", Some(stat.version)).await?;
 //! let event = watcher.await;
@@ -89,8 +89,8 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use hosts::ConnectString;
 pub use ops::{
-    CONFIG_NODE, ChangeStream, CreateOptions, Op, OpResult, ReadOp, ReadResult, Reconfig,
-    Transaction,
+    CONFIG_NODE, ChangeStream, CreateFuture, CreateOptions, Op, OpResult, ReadOp, ReadResult,
+    Reconfig, Transaction,
 };
 /// The rustls this crate uses (feature `tls`), for hand-built
 /// [`ClientConfig`](rustls::ClientConfig)s given to [`TlsConfig::new`].

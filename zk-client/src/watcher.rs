@@ -16,10 +16,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use zk_proto::{AddWatchMode, KeeperState};
+use tokio::sync::{broadcast, oneshot, watch};
+use zk_proto::KeeperState;
 
-use crate::session::{Command, SessionState};
+use crate::session::SessionState;
+use crate::session::stream::StreamRx;
 
 pub use crate::session::WatchedEvent;
 
@@ -83,68 +84,36 @@ impl Future for OneshotWatcher {
 #[derive(Debug)]
 #[must_use = "a watcher does nothing unless polled"]
 pub struct PersistentWatcher {
-    /// A `futures` channel: unlike tokio's, it allocates per event rather than a block of 32
-    /// slots up front, which makes an idle watcher about a tenth of the size.
-    rx: futures::channel::mpsc::UnboundedReceiver<WatchedEvent>,
-    path: String,
-    /// Tells the session task when this watcher is dropped (weak: a watcher does not keep
-    /// the session alive).
-    on_drop: Option<DropNotice>,
-}
-
-/// What a dropped [`PersistentWatcher`] reports to its session.
-#[derive(Debug)]
-pub(crate) struct DropNotice {
-    pub(crate) commands: mpsc::WeakUnboundedSender<Command>,
-    pub(crate) server_path: String,
-    pub(crate) mode: AddWatchMode,
+    /// The queue, which also holds the path and the drop notice: one allocation per watcher.
+    rx: StreamRx,
 }
 
 impl PersistentWatcher {
-    pub(crate) fn new(
-        rx: futures::channel::mpsc::UnboundedReceiver<WatchedEvent>,
-        path: String,
-        on_drop: Option<DropNotice>,
-    ) -> Self {
-        PersistentWatcher { rx, path, on_drop }
+    pub(crate) fn new(rx: StreamRx) -> Self {
+        PersistentWatcher { rx }
     }
 
     /// The watched path (client view).
     pub fn path(&self) -> &str {
-        &self.path
+        self.rx.path()
     }
 
     /// Forgets the drop notice (the watch was never registered).
     pub(crate) fn disarm(&mut self) {
-        self.on_drop = None;
+        self.rx.disarm();
     }
 
     /// The next event, or `None` once the watch has ended. Cancellation-safe.
     pub async fn next(&mut self) -> Option<WatchedEvent> {
-        futures::StreamExt::next(&mut self.rx).await
-    }
-}
-
-impl Drop for PersistentWatcher {
-    fn drop(&mut self) {
-        // Closed first, so that the session sees this watcher gone when it gets the notice.
-        self.rx.close();
-        if let Some(notice) = self.on_drop.take() {
-            if let Some(commands) = notice.commands.upgrade() {
-                let _ = commands.send(Command::WatcherDropped {
-                    server_path: notice.server_path,
-                    mode: notice.mode,
-                });
-            }
-        }
+        std::future::poll_fn(|cx| self.rx.poll_next(cx)).await
     }
 }
 
 impl Stream for PersistentWatcher {
     type Item = WatchedEvent;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        Pin::new(&mut self.rx).poll_next(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+        self.rx.poll_next(cx)
     }
 }
 

@@ -480,11 +480,7 @@ async fn workload(client: Client, c: usize, record: SharedRecord, world: Shared,
 
                         let seq = rec(&record).issue(c);
 
-                        let fut = client.create(
-                            "/q/n-",
-                            b"",
-                            &CreateOptions::new(CreateMode::PersistentSequential),
-                        );
+                        let fut = client.create("/q/n-", b"", CreateMode::PersistentSequential);
                         let (result, immediate) = resolve(fut).await;
                         rec(&record).complete(c, seq, outcome(&result), immediate);
                     });
@@ -504,7 +500,8 @@ fn outcome<T>(result: &Result<T, Error>) -> String {
 /// Awaits `fut`; `true` if it was ready at its first poll (failed at the call).
 async fn resolve<F: Future>(fut: F) -> (F::Output, bool) {
     let mut fut = std::pin::pin!(fut);
-    match futures::poll!(fut.as_mut()) {
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    match first {
         std::task::Poll::Ready(output) => (output, true),
         std::task::Poll::Pending => (fut.await, false),
     }

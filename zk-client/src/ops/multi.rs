@@ -124,12 +124,13 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    /// Adds a create.
-    pub fn create(mut self, path: &str, data: &[u8], options: &CreateOptions) -> Self {
+    /// Adds a create; `options` as for [`Client::create`] (a [`CreateMode`](crate::CreateMode)
+    /// or [`CreateOptions`]).
+    pub fn create(mut self, path: &str, data: &[u8], options: impl Into<CreateOptions>) -> Self {
         self.ops.push(Op::Create {
             path: path.to_owned(),
             data: Bytes::copy_from_slice(data),
-            options: options.clone(),
+            options: options.into(),
         });
         self
     }

@@ -8,7 +8,8 @@ use zk_proto::{AddWatchMode, OpCode, Request, WatcherType};
 use crate::client::{Client, decode_reply};
 use crate::error::Error;
 use crate::session::pending::WatchReg;
-use crate::watcher::{DropNotice, PersistentWatcher};
+use crate::session::stream::{self, Meta};
+use crate::watcher::PersistentWatcher;
 
 impl Client {
     /// Adds a persistent watch on `path` (3.6+ servers), which need not exist. The returned
@@ -42,17 +43,22 @@ impl Client {
         path: &str,
         mode: AddWatchMode,
     ) -> impl Future<Output = Result<PersistentWatcher, Error>> + Send + 'static + use<> {
-        let (tx, rx) = futures::channel::mpsc::unbounded();
         let server_path = self.server_path(path);
+        let meta = server_path.as_ref().ok().map(|server_path| Meta {
+            server_path: std::sync::Arc::from(server_path.as_str()),
+            chroot_len: match path {
+                "/" => server_path.len(),
+                _ if server_path.ends_with(path) => server_path.len() - path.len(),
+                _ => 0,
+            },
+            mode,
+            commands: self.weak_commands(),
+        });
+        let (tx, rx) = stream::channel(meta);
         let watch = server_path.as_ref().ok().map(|p| WatchReg::Persistent {
             path: p.clone(),
             mode,
             tx,
-        });
-        let on_drop = server_path.as_ref().ok().map(|server_path| DropNotice {
-            commands: self.weak_commands(),
-            server_path: server_path.clone(),
-            mode,
         });
 
         let request = server_path.map(|path| {
@@ -62,7 +68,7 @@ impl Client {
             })
         });
         let reply = self.submit(request, watch);
-        let watcher = PersistentWatcher::new(rx, path.to_owned(), on_drop);
+        let watcher = PersistentWatcher::new(rx);
         async move {
             let mut watcher = watcher;
             match reply

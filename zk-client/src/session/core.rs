@@ -450,7 +450,6 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
-    use futures::channel::mpsc;
     use tokio::sync::oneshot;
     use zk_proto::records::{GetDataRequest, GetDataResponse, Stat};
     use zk_proto::{AddWatchMode, KeeperState, Response};
@@ -557,8 +556,8 @@ mod tests {
     #[test]
     fn a_dropped_persistent_watcher_is_removed_on_the_server_when_it_was_the_last() {
         let mut core = core();
-        let (tx1, rx1) = mpsc::unbounded();
-        let (tx2, rx2) = mpsc::unbounded();
+        let (tx1, rx1) = crate::session::stream::channel(None);
+        let (tx2, rx2) = crate::session::stream::channel(None);
         core.watches
             .add_persistent(AddWatchMode::Persistent, "/p".into(), tx1);
         core.watches
@@ -574,7 +573,7 @@ mod tests {
         let (otx, _orx) = oneshot::channel();
         core.watches
             .add_oneshot(OneshotKind::Child, "/q".into(), otx);
-        let (tx3, rx3) = mpsc::unbounded();
+        let (tx3, rx3) = crate::session::stream::channel(None);
         core.watches
             .add_persistent(AddWatchMode::PersistentRecursive, "/q".into(), tx3);
         drop(rx3);
@@ -583,7 +582,7 @@ mod tests {
 
         // A registration on the path is in flight: nothing is sent (it could be overtaken).
         let (reply, _r) = oneshot::channel();
-        let (tx4, _rx4) = mpsc::unbounded();
+        let (tx4, _rx4) = crate::session::stream::channel(None);
         core.submit(Outgoing {
             frame: BytesMut::from(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 106][..]),
             op: OpCode::AddWatch,
@@ -691,7 +690,7 @@ mod tests {
         assert_eq!(core.receive(&mut ok), Ok(()));
         assert_eq!(auth_rx.try_recv(), Ok(Ok(())));
 
-        let (stx, _srx) = mpsc::unbounded();
+        let (stx, _srx) = crate::session::stream::channel(None);
         core.watches
             .add_persistent(AddWatchMode::Persistent, "/p".into(), stx);
         core.last_zxid = 42;

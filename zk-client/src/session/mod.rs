@@ -17,7 +17,7 @@
 //! | `machine.rs` | sans-io: every timer (`poll_timeout`/`handle_timeout`), the queue of requests waiting for a connection, back-off and jitter |
 //! | `core.rs` | sans-io: requests → bytes, bytes → replies and watch events |
 //! | `state.rs` | the public state model, its transitions, [`Ended`] (how a connection ended) |
-//! | `pending.rs`, `watches.rs`, `event.rs` | requests in flight, the watch registry, [`WatchedEvent`] |
+//! | `pending.rs`, `watches.rs`, `event.rs`, `stream.rs` | requests in flight, the watch registry, [`WatchedEvent`], a persistent watcher's event queue |
 //! | `config.rs`, `rng.rs`, `coalesce.rs` | settings, the seedable generator, reply coalescing |
 //!
 //! While disconnected, commands wait in a queue (each bounded by the request timeout) and are
@@ -41,6 +41,7 @@ pub(crate) mod pending;
 mod rng;
 mod serve;
 pub(crate) mod state;
+pub(crate) mod stream;
 pub(crate) mod watches;
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub(crate) enum WatchReg {
     Persistent {
         path: String,
         mode: AddWatchMode,
-        tx: futures::channel::mpsc::UnboundedSender<WatchedEvent>,
+        tx: super::stream::StreamTx,
     },
     /// `removeWatches`: on success, remove the local watchers too.
     Remove { path: String, kind: WatcherType },

@@ -127,12 +127,15 @@ impl Client {
     /// name from the connect string); `None` while disconnected or after the session ended.
     /// Useful in logs and to tell which member of an ensemble serves the session.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// if let Some(server) = client.connected_server() {
     ///     println!("served by {server}");
     /// }
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn connected_server(&self) -> Option<Endpoint> {
         self.inner.server.borrow().clone()
@@ -150,8 +153,11 @@ impl Client {
 
     /// The current session state.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// if client.state().is_connected() {
     ///     println!("session {:#x} is up", client.session_id());
     /// }
@@ -164,11 +170,15 @@ impl Client {
     /// A `watch` receiver of the session state: always the latest value (intermediate
     /// states may be skipped); use [`state_changes`](Self::state_changes) to see each one.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// let mut state = client.state_watch();
+    /// # client.close().await;
     /// let _ = state.wait_for(|s| s.is_terminal()).await;
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn state_watch(&self) -> watch::Receiver<SessionState> {
         self.inner.state.clone()
@@ -176,13 +186,17 @@ impl Client {
 
     /// Every state change from now on, in order.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// let mut changes = client.state_changes();
+    /// # client.close().await;
     /// while let Some(state) = changes.next().await {
     ///     println!("session is now {state:?}");
     /// }
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn state_changes(&self) -> StateChanges {
         StateChanges::new(self.inner.changes.subscribe(), self.inner.state.clone())
@@ -198,8 +212,11 @@ impl Client {
     /// timeout, and ends the session task. Never fails and never hangs; idempotent. Other
     /// handles then fail with [`Error::Closed`].
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// client.close().await;
     /// assert!(client.state().is_terminal());
     /// # Ok(()) }

@@ -30,9 +30,14 @@ pub use crate::session::WatchedEvent;
 /// [`Client::get_data_watch`](crate::Client::get_data_watch). Cancellation-safe: dropping it
 /// unregisters the watch locally.
 ///
-/// ```no_run
-/// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_server_lite::Server::builder().start().await?;
+/// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+/// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
 /// let (data, _stat, watcher) = client.get_data_watch("/config").await?;
+/// # client.set_data("/config", b"v2", None).await?;
 /// println!("now {data:?}");
 /// let event = watcher.await;
 /// println!("{:?} on {}", event.event_type, event.path);

@@ -135,14 +135,19 @@ impl Client {
     /// `options` is a [`CreateMode`] or [`CreateOptions`] (by value or reference) for an
     /// ACL or a TTL.
     ///
-    /// ```no_run
+    /// ```
     /// use zk_client::{CreateMode, CreateOptions};
     /// use zk_client::proto::records::CREATOR_ALL_ACL;
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// client.create("/workers", b"", CreateMode::Persistent).await?;
     /// let (path, stat) = client.create("/workers/w-", b"", CreateMode::EphemeralSequential).await?;
     /// assert!(path.starts_with("/workers/w-"));
     /// assert_eq!(stat.ephemeral_owner, client.session_id());
+    /// // Only the creator's authenticated ids get access (so authenticate first).
+    /// client.add_auth("digest", b"bob:secret").await?;
     /// let private = CreateOptions::new(CreateMode::Persistent).acl(CREATOR_ALL_ACL.clone());
     /// client.create("/secret", b"", &private).await?;
     /// # Ok(()) }

@@ -28,12 +28,17 @@ impl Client {
     /// 3.9 keep one persistent mode per path and session (ZOOKEEPER-4466): adding both kinds
     /// on one path there keeps only the last one on the server.
     ///
-    /// ```no_run
+    /// ```
     /// use futures::StreamExt;
-    /// use zk_client::AddWatchMode;
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// use zk_client::{AddWatchMode, CreateMode};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/app", b"", zk_client::CreateMode::Persistent).await?;
     /// let mut events = client.add_watch("/app", AddWatchMode::PersistentRecursive).await?;
-    /// while let Some(event) = events.next().await {
+    /// client.create("/app/x", b"", CreateMode::Persistent).await?;
+    /// if let Some(event) = events.next().await {
     ///     println!("{:?} {}", event.event_type, event.path);
     /// }
     /// # Ok(()) }
@@ -97,8 +102,13 @@ impl Client {
     ///
     /// [`Error::NoWatcher`] if the server has no such watch for this session.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/app", b"", zk_client::CreateMode::Persistent).await?;
+    /// # let _watch = client.add_watch("/app", zk_client::AddWatchMode::Persistent).await?;
     /// use zk_client::WatcherType;
     /// client.remove_watches("/app", WatcherType::Any).await?;
     /// # Ok(()) }
@@ -132,8 +142,11 @@ impl Client {
     ///
     /// [`Error::NoWatcher`] if it does not.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// use zk_client::WatcherType;
     /// let watched = client.check_watches("/app", WatcherType::Data).await.is_ok();
     /// # Ok(()) }
@@ -284,10 +297,15 @@ impl Client {
     /// stream: a persistent watch on 3.6+ servers, re-registered one-shot watches on older
     /// ones (see [`ChangeStream`]).
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
     /// let mut changes = client.watch_changes("/config").await?;
-    /// while let Some(event) = changes.next().await {
+    /// # client.set_data("/config", b"v2", None).await?;
+    /// if let Some(event) = changes.next().await {
     ///     let (data, _) = client.get_data("/config").await?;
     ///     println!("{:?}: now {data:?}", event.event_type);
     /// }
@@ -312,9 +330,14 @@ impl Client {
     /// [`watch_changes`](Self::watch_changes) with one-shot watches only, as it does on
     /// servers older than 3.6.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
     /// let mut changes = client.watch_changes_legacy("/config").await?;
+    /// # client.set_data("/config", b"v2", None).await?;
     /// let first = changes.next().await;
     /// # Ok(()) }
     /// ```

@@ -51,11 +51,12 @@ impl Client {
         let server_path = self.server_path(path);
         let meta = server_path.as_ref().ok().map(|server_path| Meta {
             server_path: std::sync::Arc::from(server_path.as_str()),
-            chroot_len: match path {
+            chroot_len: u32::try_from(match path {
                 "/" => server_path.len(),
                 _ if server_path.ends_with(path) => server_path.len() - path.len(),
                 _ => 0,
-            },
+            })
+            .unwrap_or(0),
             mode,
             commands: self.weak_commands(),
         });

@@ -258,11 +258,7 @@ mod tests {
     fn one_watcher_fits_the_112_byte_allocation_class() {
         // Arc's two counters plus `Shared` must stay within 104 bytes: glibc then serves it
         // from 112-byte chunks (bench_memory's persistent-watch figure depends on it).
-        assert!(
-            std::mem::size_of::<Shared>() + 16 <= 104,
-            "{}",
-            std::mem::size_of::<Shared>()
-        );
+        assert!(size_of::<Shared>() + 16 <= 104, "{}", size_of::<Shared>());
     }
 
     #[test]

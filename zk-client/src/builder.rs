@@ -4,16 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::ExponentialBuilder;
 use bytes::Bytes;
-use zk_proto::Chroot;
 use zk_proto::codec::JUTE_MAX_BUFFER;
 use zk_proto::frame::DEFAULT_MAX_FRAME_LEN;
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::hosts::{ConnectString, HostSpec};
+use crate::hosts::ConnectString;
 use crate::sasl::DigestCredentials;
+use crate::session::Config;
 use crate::transport::{Connector, tcp_connector};
 
 /// The default requested session timeout.
@@ -21,27 +20,6 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The default pause of [`ClientBuilder::coalesce_replies`].
 const DEFAULT_COALESCE: Duration = Duration::from_millis(1);
-
-/// Settings shared by the client handles and the session task.
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) hosts: Vec<HostSpec>,
-    pub(crate) chroot: Chroot,
-    pub(crate) session_timeout: Duration,
-    pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) request_timeout: Duration,
-    pub(crate) read_only: bool,
-    pub(crate) fail_fast: bool,
-    pub(crate) max_frame_out: usize,
-    pub(crate) max_frame_in: usize,
-    pub(crate) reconnect_backoff: ExponentialBuilder,
-    pub(crate) auths: Vec<(String, Bytes)>,
-    pub(crate) sasl: Option<DigestCredentials>,
-    pub(crate) connector: Connector,
-    pub(crate) coalesce: Option<Duration>,
-    pub(crate) reconnect_delay: Duration,
-    pub(crate) max_queued: usize,
-}
 
 /// Builds a [`Client`].
 ///
@@ -77,6 +55,7 @@ pub struct ClientBuilder {
     coalesce: Option<Duration>,
     reconnect_delay: Duration,
     max_queued: usize,
+    seed: Option<u64>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -112,6 +91,7 @@ impl ClientBuilder {
             coalesce: Some(DEFAULT_COALESCE),
             reconnect_delay: Duration::from_secs(1),
             max_queued: 100_000,
+            seed: None,
         }
     }
 
@@ -205,6 +185,20 @@ impl ClientBuilder {
     /// [`Error::ConnectionLoss`] instead of growing the queue without bound.
     pub fn max_queued_requests(mut self, requests: usize) -> Self {
         self.max_queued = requests;
+        self
+    }
+
+    /// Seeds the session's random choices: the order in which the hosts of each round are
+    /// tried, the back-off jitter and the delay before reconnecting. Two clients with the
+    /// same seed, under the same (simulated) network and clock, make the same choices; the
+    /// simulation tests replay failures this way. By default the seed comes from the
+    /// process's hash randomness (`std`'s `RandomState`). SASL nonces never use it.
+    ///
+    /// ```
+    /// let builder = zk_client::Client::builder("zk1:2181,zk2:2181").random_seed(7);
+    /// ```
+    pub fn random_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
         self
     }
 
@@ -310,12 +304,6 @@ impl ClientBuilder {
     /// [`Error::Tls`] naming the certificate problem).
     pub async fn connect(self) -> Result<Client, Error> {
         let parsed = ConnectString::parse(&self.connect_string)?;
-        let reconnect_backoff = ExponentialBuilder::default()
-            .with_min_delay(self.backoff.0)
-            .with_max_delay(self.backoff.1)
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times();
         let sasl = self.sasl.map(|mut credentials| {
             if let Some((protocol, server_name)) = self.sasl_service {
                 credentials.protocol = protocol;
@@ -333,15 +321,42 @@ impl ClientBuilder {
             fail_fast: self.fail_fast,
             max_frame_out: self.max_request_size,
             max_frame_in: self.max_reply_size,
-            reconnect_backoff,
+            reconnect_backoff: self.backoff,
             auths: self.auths,
             sasl,
             connector: self.connector,
             coalesce: self.coalesce,
             reconnect_delay: self.reconnect_delay,
             max_queued: self.max_queued,
+            seed: self.seed,
         };
         let connect_timeout = self.connect_timeout.unwrap_or(self.session_timeout);
         Client::start(Arc::new(config), connect_timeout).await
+    }
+}
+
+impl Client {
+    /// Connects with default settings to `connect_string` (`h1:p1,h2:p2/chroot`); see
+    /// [`ClientBuilder::connect`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), zk_client::Error> {
+    /// let client = zk_client::Client::connect("127.0.0.1:2181/app").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(connect_string: &str) -> Result<Client, Error> {
+        ClientBuilder::new(connect_string).connect().await
+    }
+
+    /// A [`ClientBuilder`] for `connect_string`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let builder = zk_client::Client::builder("zk1:2181,zk2:2181/app")
+    ///     .session_timeout(Duration::from_secs(10));
+    /// ```
+    pub fn builder(connect_string: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(connect_string)
     }
 }

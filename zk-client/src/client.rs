@@ -16,11 +16,10 @@ use zk_proto::codec::ensure_consumed;
 use zk_proto::path::{validate_create_path, validate_path};
 use zk_proto::{Chroot, OpCode, Request, Response};
 
-use crate::builder::{ClientBuilder, Config};
 use crate::error::Error;
 use crate::session::core::{Outgoing, encode_request};
 use crate::session::pending::{RawReply, WatchReg};
-use crate::session::{self, Command, SessionState};
+use crate::session::{self, Command, Config, SessionState};
 use crate::transport::Endpoint;
 use crate::watcher::StateChanges;
 
@@ -72,6 +71,7 @@ impl fmt::Debug for Client {
 
 /// A reply on its way: resolves to the raw reply or the error that prevented it. (A plain
 /// struct rather than a boxed future: one allocation less per request.)
+#[derive(Debug)]
 pub(crate) struct ReplyFuture {
     state: Result<oneshot::Receiver<Result<RawReply, Error>>, Option<Error>>,
 }
@@ -98,23 +98,6 @@ impl Future for ReplyFuture {
 }
 
 impl Client {
-    /// Connects with default settings to `connect_string` (`h1:p1,h2:p2/chroot`); see
-    /// [`ClientBuilder::connect`].
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), zk_client::Error> {
-    /// let client = zk_client::Client::connect("127.0.0.1:2181/app").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn connect(connect_string: &str) -> Result<Client, Error> {
-        ClientBuilder::new(connect_string).connect().await
-    }
-
-    /// A [`ClientBuilder`] for `connect_string`.
-    pub fn builder(connect_string: impl Into<String>) -> ClientBuilder {
-        ClientBuilder::new(connect_string)
-    }
-
     pub(crate) async fn start(
         config: Arc<Config>,
         connect_timeout: Duration,
@@ -144,12 +127,15 @@ impl Client {
     /// name from the connect string); `None` while disconnected or after the session ended.
     /// Useful in logs and to tell which member of an ensemble serves the session.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// if let Some(server) = client.connected_server() {
     ///     println!("served by {server}");
     /// }
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn connected_server(&self) -> Option<Endpoint> {
         self.inner.server.borrow().clone()
@@ -167,8 +153,11 @@ impl Client {
 
     /// The current session state.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// if client.state().is_connected() {
     ///     println!("session {:#x} is up", client.session_id());
     /// }
@@ -181,11 +170,15 @@ impl Client {
     /// A `watch` receiver of the session state: always the latest value (intermediate
     /// states may be skipped); use [`state_changes`](Self::state_changes) to see each one.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// let mut state = client.state_watch();
+    /// # client.close().await;
     /// let _ = state.wait_for(|s| s.is_terminal()).await;
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn state_watch(&self) -> watch::Receiver<SessionState> {
         self.inner.state.clone()
@@ -193,13 +186,17 @@ impl Client {
 
     /// Every state change from now on, in order.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// let mut changes = client.state_changes();
+    /// # client.close().await;
     /// while let Some(state) = changes.next().await {
     ///     println!("session is now {state:?}");
     /// }
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn state_changes(&self) -> StateChanges {
         StateChanges::new(self.inner.changes.subscribe(), self.inner.state.clone())
@@ -215,8 +212,11 @@ impl Client {
     /// timeout, and ends the session task. Never fails and never hangs; idempotent. Other
     /// handles then fail with [`Error::Closed`].
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// client.close().await;
     /// assert!(client.state().is_terminal());
     /// # Ok(()) }

@@ -3,7 +3,7 @@
 //! Parsing follows Java's `ConnectStringParser`: hosts are separated by commas, a missing
 //! port means 2181, IPv6 literals are written in brackets (`[::1]:2181`), and everything from
 //! the first `/` on is the chroot (a lone `/` means none). Hosts are resolved (every address
-//! of every name) and shuffled at the start of each round, so a DNS change is picked up and
+//! of every name) and shuffled (by the session's seedable generator) at the start of each round, so a DNS change is picked up and
 //! clients spread over the ensemble; between two full rounds without success the session
 //! backs off.
 //!
@@ -17,7 +17,6 @@
 //! # Ok::<(), zk_client::Error>(())
 //! ```
 
-use rand::seq::SliceRandom;
 use zk_proto::Chroot;
 
 use crate::error::Error;
@@ -122,7 +121,7 @@ fn parse_host(part: &str) -> Result<HostSpec, Error> {
 /// the host name it was resolved from.
 ///
 /// [`HostList::next`] hands out one endpoint at a time; `None` means a full round ended
-/// without success (the caller backs off, then calls [`HostList::start_round`] again).
+/// without success (the caller backs off, then [`resolve`]s and starts a new round).
 #[derive(Debug)]
 pub(crate) struct HostList {
     specs: Vec<HostSpec>,
@@ -147,30 +146,8 @@ impl HostList {
         self.specs.len()
     }
 
-    /// Resolves every host and shuffles the addresses for a new round. Hosts that fail to
-    /// resolve are skipped (logged at debug).
-    pub(crate) async fn start_round(&mut self) {
-        let mut endpoints: Vec<Endpoint> = Vec::new();
-        for spec in &self.specs {
-            match tokio::net::lookup_host((spec.host.as_str(), spec.port)).await {
-                Ok(found) => {
-                    for addr in found {
-                        // The first host naming an address keeps it.
-                        if !endpoints.iter().any(|e| e.addr == addr) {
-                            endpoints.push(Endpoint::new(addr, spec.host.clone()));
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::debug!(host = %spec.host, port = spec.port, %error, "cannot resolve host");
-                }
-            }
-        }
-        self.set_round(endpoints);
-    }
-
-    pub(crate) fn set_round(&mut self, mut endpoints: Vec<Endpoint>) {
-        endpoints.shuffle(&mut rand::rng());
+    /// Starts a round over `endpoints`, in that order (the session shuffles them).
+    pub(crate) fn set_round(&mut self, endpoints: Vec<Endpoint>) {
         self.round = endpoints;
         self.pos = 0;
     }
@@ -196,6 +173,28 @@ impl HostList {
         }
         endpoint
     }
+}
+
+/// Resolves every host of `specs`, for a new round of the session. Hosts that fail to resolve
+/// are skipped (logged at debug). IP literals resolve at once, without a lookup.
+pub(crate) async fn resolve(specs: &[HostSpec]) -> Vec<Endpoint> {
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for spec in specs {
+        match tokio::net::lookup_host((spec.host.as_str(), spec.port)).await {
+            Ok(found) => {
+                for addr in found {
+                    // The first host naming an address keeps it.
+                    if !endpoints.iter().any(|e| e.addr == addr) {
+                        endpoints.push(Endpoint::new(addr, spec.host.clone()));
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::debug!(host = %spec.host, port = spec.port, %error, "cannot resolve host");
+            }
+        }
+    }
+    endpoints
 }
 
 #[cfg(test)]
@@ -251,15 +250,14 @@ mod tests {
     }
 
     #[test]
-    fn host_list_cycles_a_shuffled_round() {
+    fn host_list_cycles_a_round() {
         let mut list = HostList::new(vec![spec("a", 1)]);
         assert_eq!(list.next(), None);
         let addrs: Vec<Endpoint> = (1..=5)
             .map(|p| Endpoint::from(SocketAddr::from(([127, 0, 0, 1], p))))
             .collect();
         list.set_round(addrs.clone());
-        let mut seen: Vec<Endpoint> = std::iter::from_fn(|| list.next()).collect();
-        seen.sort_by_key(|e| e.addr);
+        let seen: Vec<Endpoint> = std::iter::from_fn(|| list.next()).collect();
         assert_eq!(seen, addrs);
         assert_eq!(list.next(), None);
         assert_eq!(list.addresses().len(), 5);
@@ -271,7 +269,8 @@ mod tests {
     #[tokio::test]
     async fn resolves_localhost() {
         let mut list = HostList::new(vec![spec("127.0.0.1", 2181)]);
-        list.start_round().await;
+        let round = resolve(&[spec("127.0.0.1", 2181)]).await;
+        list.set_round(round);
         assert_eq!(
             list.next(),
             Some(Endpoint::new(
@@ -283,7 +282,8 @@ mod tests {
 
         // The host name travels with each address it resolves to.
         let mut list = HostList::new(vec![spec("localhost", 2181)]);
-        list.start_round().await;
+        let round = resolve(&[spec("localhost", 2181)]).await;
+        list.set_round(round);
         let first = list.next().unwrap();
         assert_eq!(first.host, "localhost");
         assert!(first.addr.ip().is_loopback());

@@ -34,11 +34,11 @@
 //!   time when it moves to another server.
 //!
 //! ```no_run
-//! use zk_client::{Client, CreateMode, CreateOptions};
+//! use zk_client::{Client, CreateMode};
 //!
 //! # async fn demo() -> Result<(), zk_client::Error> {
 //! let client = Client::connect("127.0.0.1:2181/app").await?;
-//! client.create("/config", b"v1", &CreateOptions::new(CreateMode::Persistent)).await?;
+//! client.create("/config", b"v1", CreateMode::Persistent).await?;
 //! let (data, stat, watcher) = client.get_data_watch("/config").await?;
 //! client.set_data("/config", b"v2", Some(stat.version)).await?;
 //! let event = watcher.await;
@@ -59,9 +59,9 @@
 //! | module | job |
 //! |---|---|
 //! | `client.rs` | [`Client`]: the handle, request hand-off |
-//! | `builder.rs` | [`ClientBuilder`]: hosts, timeouts, read-only, back-off, credentials |
+//! | `builder.rs` | [`ClientBuilder`]: hosts, timeouts, read-only, back-off, credentials; [`Client::connect`] |
 //! | `ops/` | the operations, one file per family |
-//! | `session/` | the session task (`mod.rs`), its sans-io core (`core.rs`), the state model (`state.rs`), the in-flight book (`pending.rs`) and the watch registry (`watches.rs`) |
+//! | `session/` | the session task: connecting (`connect.rs`) and serving (`serve.rs`) around a sans-io machine (`machine.rs`: timers, queue; `core.rs`: bytes), the state model (`state.rs`), the in-flight book (`pending.rs`) and the watch registry (`watches.rs`). It imports none of the files above |
 //! | [`hosts`] | the connect string and the host list |
 //! | [`transport`] | opening connections (the only file naming `tokio::net`) |
 //! | `tls.rs` | `TlsConfig` and the TLS connector (feature `tls`) |
@@ -89,8 +89,8 @@ pub use client::Client;
 pub use error::{Error, Result};
 pub use hosts::ConnectString;
 pub use ops::{
-    CONFIG_NODE, ChangeStream, CreateOptions, Op, OpResult, ReadOp, ReadResult, Reconfig,
-    Transaction,
+    CONFIG_NODE, ChangeStream, CreateFuture, CreateOptions, Op, OpResult, ReadOp, ReadResult,
+    Reconfig, Transaction,
 };
 /// The rustls this crate uses (feature `tls`), for hand-built
 /// [`ClientConfig`](rustls::ClientConfig)s given to [`TlsConfig::new`].

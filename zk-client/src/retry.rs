@@ -5,11 +5,15 @@
 //! attempt's outcome was unknown may meet its own effect (e.g. [`Error::NodeExists`]), so
 //! make writes idempotent or check before retrying them.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use zk_client::retry::{retry, RetryPolicy};
 //!
-//! # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server_lite::Server::builder().start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
+//! # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
 //! let policy = RetryPolicy::exponential(Duration::from_millis(100), Duration::from_secs(5), 10);
 //! let (data, _stat) = retry(&policy, || client.get_data("/config")).await?;
 //! # Ok(()) }
@@ -124,8 +128,11 @@ impl RetryPolicy {
 ///
 /// `op` is called again for each attempt, so it builds a fresh request every time.
 ///
-/// ```no_run
-/// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_server_lite::Server::builder().start().await?;
+/// # let client = zk_client::Client::connect(&server.connect_string()).await?;
 /// use std::time::Duration;
 /// use zk_client::retry::{retry, RetryPolicy};
 /// let policy = RetryPolicy::n_times(3, Duration::from_millis(200));

@@ -273,9 +273,26 @@ fn quoted(value: &str) -> String {
     out
 }
 
-/// A fresh client nonce: 128 random bits, hex.
+/// A fresh client nonce: 128 random bits from the operating system, hex. Should the OS
+/// generator fail (it does not on supported systems), the nonce comes from the process's
+/// hash randomness and the clock, logged at warn.
 pub(crate) fn random_cnonce() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+    let mut bytes = [0u8; 16];
+    if let Err(error) = getrandom::fill(&mut bytes) {
+        tracing::warn!(%error, "no OS randomness for the SASL nonce: using a weaker one");
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in bytes.chunks_mut(8) {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            let n = chunk.len();
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes()[..n]);
+        }
+    }
+    hex::encode(bytes)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

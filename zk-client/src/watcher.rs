@@ -16,45 +16,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use zk_proto::{AddWatchMode, EventType, KeeperState};
+use tokio::sync::{broadcast, oneshot, watch};
+use zk_proto::KeeperState;
 
-use crate::session::{Command, SessionState};
+use crate::session::SessionState;
+use crate::session::stream::StreamRx;
 
-/// A watch notification, with the path as the client sees it (chroot stripped).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatchedEvent {
-    /// What happened; [`EventType::None`] for session events.
-    pub event_type: EventType,
-    /// The session state: `SyncConnected` for node events from the server; `Expired`,
-    /// `AuthFailed` or `Closed` for the final event of an ended session.
-    pub state: KeeperState,
-    /// The node the event is about (for a recursive watch: the changed descendant).
-    pub path: String,
-}
-
-impl WatchedEvent {
-    pub(crate) fn node(event_type: EventType, path: impl Into<String>) -> WatchedEvent {
-        WatchedEvent {
-            event_type,
-            state: KeeperState::SyncConnected,
-            path: path.into(),
-        }
-    }
-
-    pub(crate) fn session(state: KeeperState, path: impl Into<String>) -> WatchedEvent {
-        WatchedEvent {
-            event_type: EventType::None,
-            state,
-            path: path.into(),
-        }
-    }
-
-    /// `true` for the final event of an ended session (not a node event).
-    pub fn is_session_event(&self) -> bool {
-        self.event_type == EventType::None
-    }
-}
+pub use crate::session::WatchedEvent;
 
 /// A one-shot watch: a future that resolves with the event that fired it.
 ///
@@ -62,9 +30,14 @@ impl WatchedEvent {
 /// [`Client::get_data_watch`](crate::Client::get_data_watch). Cancellation-safe: dropping it
 /// unregisters the watch locally.
 ///
-/// ```no_run
-/// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_server_lite::Server::builder().start().await?;
+/// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+/// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
 /// let (data, _stat, watcher) = client.get_data_watch("/config").await?;
+/// # client.set_data("/config", b"v2", None).await?;
 /// println!("now {data:?}");
 /// let event = watcher.await;
 /// println!("{:?} on {}", event.event_type, event.path);
@@ -116,68 +89,36 @@ impl Future for OneshotWatcher {
 #[derive(Debug)]
 #[must_use = "a watcher does nothing unless polled"]
 pub struct PersistentWatcher {
-    /// A `futures` channel: unlike tokio's, it allocates per event rather than a block of 32
-    /// slots up front, which makes an idle watcher about a tenth of the size.
-    rx: futures::channel::mpsc::UnboundedReceiver<WatchedEvent>,
-    path: String,
-    /// Tells the session task when this watcher is dropped (weak: a watcher does not keep
-    /// the session alive).
-    on_drop: Option<DropNotice>,
-}
-
-/// What a dropped [`PersistentWatcher`] reports to its session.
-#[derive(Debug)]
-pub(crate) struct DropNotice {
-    pub(crate) commands: mpsc::WeakUnboundedSender<Command>,
-    pub(crate) server_path: String,
-    pub(crate) mode: AddWatchMode,
+    /// The queue, which also holds the path and the drop notice: one allocation per watcher.
+    rx: StreamRx,
 }
 
 impl PersistentWatcher {
-    pub(crate) fn new(
-        rx: futures::channel::mpsc::UnboundedReceiver<WatchedEvent>,
-        path: String,
-        on_drop: Option<DropNotice>,
-    ) -> Self {
-        PersistentWatcher { rx, path, on_drop }
+    pub(crate) fn new(rx: StreamRx) -> Self {
+        PersistentWatcher { rx }
     }
 
     /// The watched path (client view).
     pub fn path(&self) -> &str {
-        &self.path
+        self.rx.path()
     }
 
     /// Forgets the drop notice (the watch was never registered).
     pub(crate) fn disarm(&mut self) {
-        self.on_drop = None;
+        self.rx.disarm();
     }
 
     /// The next event, or `None` once the watch has ended. Cancellation-safe.
     pub async fn next(&mut self) -> Option<WatchedEvent> {
-        futures::StreamExt::next(&mut self.rx).await
-    }
-}
-
-impl Drop for PersistentWatcher {
-    fn drop(&mut self) {
-        // Closed first, so that the session sees this watcher gone when it gets the notice.
-        self.rx.close();
-        if let Some(notice) = self.on_drop.take() {
-            if let Some(commands) = notice.commands.upgrade() {
-                let _ = commands.send(Command::WatcherDropped {
-                    server_path: notice.server_path,
-                    mode: notice.mode,
-                });
-            }
-        }
+        std::future::poll_fn(|cx| self.rx.poll_next(cx)).await
     }
 }
 
 impl Stream for PersistentWatcher {
     type Item = WatchedEvent;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
-        Pin::new(&mut self.rx).poll_next(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+        self.rx.poll_next(cx)
     }
 }
 

@@ -43,8 +43,8 @@ async fn cut_connection_reattaches_the_same_session_and_rearms_watches(kind: Ser
     let direct = connect(&server.connect_string()).await;
     let session = client.session_id();
 
-    client.create("/data", b"0", &persistent()).await.unwrap();
-    client.create("/eph", b"", &ephemeral()).await.unwrap();
+    client.create("/data", b"0", persistent()).await.unwrap();
+    client.create("/eph", b"", ephemeral()).await.unwrap();
     let (_, _, data_watch) = client.get_data_watch("/data").await.unwrap();
     let (_, created_watch) = client.exists_watch("/later").await.unwrap();
     let (_, _, child_watch) = client.get_children_watch("/data").await.unwrap();
@@ -84,11 +84,8 @@ async fn cut_connection_reattaches_the_same_session_and_rearms_watches(kind: Ser
 
     // Changes made while the client is away.
     direct.set_data("/data", b"changed", None).await.unwrap();
-    direct.create("/later", b"", &persistent()).await.unwrap();
-    direct
-        .create("/data/kid", b"", &persistent())
-        .await
-        .unwrap();
+    direct.create("/later", b"", persistent()).await.unwrap();
+    direct.create("/data/kid", b"", persistent()).await.unwrap();
     // A request issued while disconnected waits for the reconnection.
     let queued = client.get_data("/data");
 
@@ -135,7 +132,7 @@ async fn stall_past_the_session_timeout_loses_the_session(kind: ServerKind) {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(2)).await;
     let direct = connect(&server.connect_string()).await;
-    client.create("/eph", b"", &ephemeral()).await.unwrap();
+    client.create("/eph", b"", ephemeral()).await.unwrap();
     let (_, watcher) = client.exists_watch("/eph").await.unwrap();
     let mut changes = client.state_changes();
 
@@ -173,7 +170,7 @@ async fn close_and_drop_end_the_session_on_the_server(kind: ServerKind) {
 
     let client = connect(&server.connect_string()).await;
     let mut changes = client.state_changes();
-    client.create("/closed", b"", &ephemeral()).await.unwrap();
+    client.create("/closed", b"", ephemeral()).await.unwrap();
     let other_handle = client.clone();
     within("close", client.close()).await;
     // closeSession is a transaction: the ephemeral node is gone when close returns.
@@ -187,7 +184,7 @@ async fn close_and_drop_end_the_session_on_the_server(kind: ServerKind) {
 
     // Dropping every handle closes the session too.
     let client = connect(&server.connect_string()).await;
-    client.create("/dropped", b"", &ephemeral()).await.unwrap();
+    client.create("/dropped", b"", ephemeral()).await.unwrap();
     let watch = client.state_watch();
     drop(client);
     let mut watch = watch;
@@ -220,8 +217,8 @@ async fn killing_the_connected_member_fails_over_to_another() {
         .join(",");
     let client = connect_with(&connect_string, Duration::from_secs(20)).await;
     let session = client.session_id();
-    client.create("/eph", b"", &ephemeral()).await.unwrap();
-    client.create("/data", b"0", &persistent()).await.unwrap();
+    client.create("/eph", b"", ephemeral()).await.unwrap();
+    client.create("/data", b"0", persistent()).await.unwrap();
     let (_, _, watcher) = client.get_data_watch("/data").await.unwrap();
     let mut changes = client.state_changes();
 
@@ -328,7 +325,7 @@ async fn read_only_session_while_the_quorum_is_lost() {
         .config_line("localSessionsEnabled=true");
     let mut ensemble = ApacheEnsemble::start_with(3, config).await.unwrap();
     let setup = connect(&ensemble.connect_string()).await;
-    setup.create("/ro", b"data", &persistent()).await.unwrap();
+    setup.create("/ro", b"data", persistent()).await.unwrap();
     setup.close().await;
     ensemble.kill(0).await.unwrap();
     ensemble.kill(1).await.unwrap();
@@ -350,7 +347,7 @@ async fn read_only_session_while_the_quorum_is_lost() {
     let (data, _) = client.get_data("/ro").await.unwrap();
     assert_eq!(&data[..], b"data");
     assert_eq!(
-        client.create("/rw", b"", &persistent()).await,
+        client.create("/rw", b"", persistent()).await,
         Err(Error::NotReadOnly)
     );
 
@@ -368,12 +365,12 @@ async fn many_watches_are_restored_in_batches(kind: ServerKind) {
     let proxy = FaultProxy::start(server.addr()).await.unwrap();
     let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(30)).await;
     let direct = connect(&server.connect_string()).await;
-    direct.create("/b", b"", &persistent()).await.unwrap();
+    direct.create("/b", b"", persistent()).await.unwrap();
     // 1 500 paths of 100 bytes: more than one 128 KiB setWatches batch.
     let paths: Vec<String> = (0..1500).map(|i| format!("/b/{i:097}")).collect();
     let creates: Vec<_> = paths
         .iter()
-        .map(|p| direct.create(p, b"", &persistent()))
+        .map(|p| direct.create(p, b"", persistent()))
         .collect();
     for result in futures::future::join_all(creates).await {
         result.unwrap();
@@ -416,7 +413,7 @@ async fn an_idle_session_outlives_its_timeout(kind: ServerKind) {
     let server = start_server(kind, ServerOptions::new()).await;
     let client = connect_with(&server.connect_string(), Duration::from_secs(3)).await;
     let direct = connect(&server.connect_string()).await;
-    client.create("/idle", b"", &ephemeral()).await.unwrap();
+    client.create("/idle", b"", ephemeral()).await.unwrap();
     let mut changes = client.state_changes();
     // The subject of this test is time passing: three session timeouts without a request.
     let idle = tokio::time::sleep(client.session_timeout() * 3);
@@ -436,11 +433,8 @@ async fn server_restart_keeps_the_session_and_its_watches(kind: ServerKind) {
     let mut server = start_server(kind, ServerOptions::new().durable(true)).await;
     let client = connect_with(&server.connect_string(), Duration::from_secs(20)).await;
     let session = client.session_id();
-    client
-        .create("/kept", b"data", &persistent())
-        .await
-        .unwrap();
-    client.create("/eph", b"", &ephemeral()).await.unwrap();
+    client.create("/kept", b"data", persistent()).await.unwrap();
+    client.create("/eph", b"", ephemeral()).await.unwrap();
     let (_, _, watcher) = client.get_data_watch("/kept").await.unwrap();
     let mut changes = client.state_changes();
 
@@ -474,7 +468,7 @@ async fn reconnection_catches_up_on_missed_changes_per_watch_kind(kind: ServerKi
     let client = connect_with(&proxy.addr().to_string(), Duration::from_secs(20)).await;
     let direct = connect(&server.connect_string()).await;
     for path in ["/a", "/b", "/b/k", "/c", "/e", "/f", "/f/k"] {
-        direct.create(path, b"", &persistent()).await.unwrap();
+        direct.create(path, b"", persistent()).await.unwrap();
     }
     let (_, _, recreated_data) = client.get_data_watch("/a").await.unwrap();
     let (_, _, deleted_parent_children) = client.get_children_watch("/b").await.unwrap();
@@ -488,13 +482,13 @@ async fn reconnection_catches_up_on_missed_changes_per_watch_kind(kind: ServerKi
     wait_state(&mut changes, "Suspended", |s| s == SessionState::Suspended).await;
 
     direct.delete("/a", None).await.unwrap();
-    direct.create("/a", b"", &persistent()).await.unwrap();
+    direct.create("/a", b"", persistent()).await.unwrap();
     direct.delete("/b/k", None).await.unwrap();
     direct.delete("/b", None).await.unwrap();
     direct.delete("/c", None).await.unwrap();
     direct.delete("/f/k", None).await.unwrap();
-    direct.create("/f/k", b"", &persistent()).await.unwrap();
-    direct.create("/g", b"", &persistent()).await.unwrap();
+    direct.create("/f/k", b"", persistent()).await.unwrap();
+    direct.create("/g", b"", persistent()).await.unwrap();
     direct.delete("/g", None).await.unwrap();
     proxy.refuse_new(false);
     wait_state(&mut changes, "Reconnected", |s| {
@@ -521,7 +515,7 @@ async fn reconnection_catches_up_on_missed_changes_per_watch_kind(kind: ServerKi
         assert_eq!((event.event_type, event.path.as_str()), (event_type, path));
     }
     // Nothing missed: re-armed as they were, they fire for the next change.
-    direct.create("/g", b"", &persistent()).await.unwrap();
+    direct.create("/g", b"", persistent()).await.unwrap();
     let event = within("/g created after the reconnection", flickered_exists).await;
     assert_eq!(event.event_type, EventType::NodeCreated);
     direct.set_data("/e", b"z", None).await.unwrap();

@@ -33,22 +33,22 @@ async fn every_operation_and_its_errors(kind: ServerKind) {
     assert_eq!(path, "/a");
     assert_eq!((stat.version, stat.data_length), (0, 3));
     let (eph, stat) = client
-        .create("/a/eph", b"", &opts(CreateMode::Ephemeral))
+        .create("/a/eph", b"", opts(CreateMode::Ephemeral))
         .await
         .unwrap();
     assert_eq!(stat.ephemeral_owner, client.session_id());
     let (seq, _) = client
-        .create("/a/seq-", b"", &opts(CreateMode::PersistentSequential))
+        .create("/a/seq-", b"", opts(CreateMode::PersistentSequential))
         .await
         .unwrap();
     assert_eq!(seq, "/a/seq-0000000001");
     let (eseq, _) = client
-        .create("/a/eseq-", b"", &opts(CreateMode::EphemeralSequential))
+        .create("/a/eseq-", b"", opts(CreateMode::EphemeralSequential))
         .await
         .unwrap();
     assert_eq!(eseq, "/a/eseq-0000000002");
     let (container, stat) = client
-        .create("/c", b"", &opts(CreateMode::Container))
+        .create("/c", b"", opts(CreateMode::Container))
         .await
         .unwrap();
     assert_eq!((container.as_str(), stat.ephemeral_owner), ("/c", 0));
@@ -186,7 +186,7 @@ async fn multi_is_atomic_and_reports_the_failing_op(kind: ServerKind) {
         .transaction()
         .check("/m", Some(0))
         .create("/m/a", b"a", &persistent)
-        .create("/m/s-", b"", &opts(CreateMode::PersistentSequential))
+        .create("/m/s-", b"", opts(CreateMode::PersistentSequential))
         .set_data("/m", b"1", Some(0))
         .delete("/m/a", None)
         .commit()
@@ -237,7 +237,7 @@ async fn multi_is_atomic_and_reports_the_failing_op(kind: ServerKind) {
     // A container create inside a multi is answered with its stat.
     let results = client
         .transaction()
-        .create("/m/box", b"", &opts(CreateMode::Container))
+        .create("/m/box", b"", opts(CreateMode::Container))
         .commit()
         .await
         .unwrap();
@@ -280,7 +280,7 @@ async fn multi_is_atomic_and_reports_the_failing_op(kind: ServerKind) {
     // Ephemeral nodes cannot have children, inside a transaction too.
     let err = client
         .transaction()
-        .create("/m/e", b"", &opts(CreateMode::Ephemeral))
+        .create("/m/e", b"", opts(CreateMode::Ephemeral))
         .create("/m/e/child", b"", &persistent)
         .commit()
         .await
@@ -308,11 +308,11 @@ async fn chroot_applies_everywhere(kind: ServerKind) {
     assert_eq!(path, "/x");
     assert!(root.exists("/app/x").await.unwrap().is_some());
     let (path, _) = client
-        .create("/x/e-", b"", &opts(CreateMode::EphemeralSequential))
+        .create("/x/e-", b"", opts(CreateMode::EphemeralSequential))
         .await
         .unwrap();
     assert_eq!(path, "/x/e-0000000000");
-    root.create("/apple/e", b"", &opts(CreateMode::Ephemeral))
+    root.create("/apple/e", b"", opts(CreateMode::Ephemeral))
         .await
         .unwrap();
     assert_eq!(client.get_ephemerals("/").await.unwrap(), [path.as_str()]);
@@ -363,7 +363,7 @@ async fn ten_thousand_pipelined_requests_complete_in_order(kind: ServerKind) {
     let server = start_server(kind, ServerOptions::new()).await;
     let client = connect(&server.connect_string()).await;
     client
-        .create("/p", b"", &opts(CreateMode::Persistent))
+        .create("/p", b"", opts(CreateMode::Persistent))
         .await
         .unwrap();
     // Issued one after the other without awaiting: the server must apply them in call
@@ -387,12 +387,12 @@ async fn data_over_the_limit_fails_cleanly(kind: ServerKind) {
     let big = vec![7u8; 1024 * 1024 + 1];
     assert!(matches!(
         client
-            .create("/big", &big, &opts(CreateMode::Persistent))
+            .create("/big", &big, opts(CreateMode::Persistent))
             .await,
         Err(Error::TooLarge { .. })
     ));
     client
-        .create("/big", b"", &opts(CreateMode::Persistent))
+        .create("/big", b"", opts(CreateMode::Persistent))
         .await
         .unwrap();
     assert!(matches!(
@@ -473,7 +473,7 @@ async fn stat_bookkeeping_follows_apache(kind: ServerKind) {
     // (2 above: one create, one delete) and numbers sequential children from the count:
     // this one is 1, not 2.
     let (path, stat) = client
-        .create("/s/q-", b"", &opts(CreateMode::PersistentSequential))
+        .create("/s/q-", b"", opts(CreateMode::PersistentSequential))
         .await
         .unwrap();
     assert_eq!((path.as_str(), stat.czxid), ("/s/q-0000000001", z + 4));
@@ -494,13 +494,13 @@ async fn stat_bookkeeping_follows_apache(kind: ServerKind) {
     );
     // Containers read as plain nodes; ephemerals name their session.
     let (_, stat) = client
-        .create("/c", b"", &opts(CreateMode::Container))
+        .create("/c", b"", opts(CreateMode::Container))
         .await
         .unwrap();
     assert_eq!((stat.czxid, stat.ephemeral_owner), (z + 6, 0));
     assert_eq!(client.exists("/c").await.unwrap(), Some(stat));
     let (_, stat) = client
-        .create("/e", b"", &opts(CreateMode::Ephemeral))
+        .create("/e", b"", opts(CreateMode::Ephemeral))
         .await
         .unwrap();
     assert_eq!(stat.ephemeral_owner, client.session_id());
@@ -526,7 +526,7 @@ async fn error_precedence_follows_apache(kind: ServerKind) {
     let persistent = opts(CreateMode::Persistent);
     let world = |perms| vec![Acl::new(perms, Id::new("world", "anyone"))];
     client
-        .create("/ro", b"", &persistent.clone().acl(world(Perms::READ)))
+        .create("/ro", b"", persistent.clone().acl(world(Perms::READ)))
         .await
         .unwrap();
     // create: parent missing, then the parent's CREATE permission, then NodeExists.
@@ -551,7 +551,7 @@ async fn error_precedence_follows_apache(kind: ServerKind) {
     ] {
         assert_eq!(
             client
-                .create("/nope/x", b"", &persistent.clone().acl(bad.clone()))
+                .create("/nope/x", b"", persistent.clone().acl(bad.clone()))
                 .await,
             Err(Error::InvalidAcl),
             "{bad:?}"
@@ -564,7 +564,7 @@ async fn error_precedence_follows_apache(kind: ServerKind) {
     }
     let ip_acl = vec![Acl::new(Perms::ALL, Id::new("ip", "127.0.0.1/8"))];
     client
-        .create("/ip", b"ip", &persistent.clone().acl(ip_acl))
+        .create("/ip", b"ip", persistent.clone().acl(ip_acl))
         .await
         .unwrap();
     assert_eq!(&client.get_data("/ip").await.unwrap().0[..], b"ip");
@@ -582,7 +582,7 @@ async fn error_precedence_follows_apache(kind: ServerKind) {
     assert_eq!(client.delete("/d", None).await, Err(Error::NotEmpty));
     // Reads: READ is needed for data and children, not for exists or getACL.
     client
-        .create("/nr", b"", &persistent.clone().acl(world(Perms(30))))
+        .create("/nr", b"", persistent.clone().acl(world(Perms(30))))
         .await
         .unwrap();
     assert_eq!(client.get_data("/nr").await, Err(Error::NoAuth));
@@ -595,12 +595,12 @@ async fn error_precedence_follows_apache(kind: ServerKind) {
     assert_eq!(client.get_acl("/nr").await.unwrap().0.len(), 1);
     // Ephemeral parents refuse children before anything else about the child.
     client
-        .create("/e", b"", &opts(CreateMode::Ephemeral))
+        .create("/e", b"", opts(CreateMode::Ephemeral))
         .await
         .unwrap();
     assert_eq!(
         client
-            .create("/e/s", b"", &opts(CreateMode::EphemeralSequential))
+            .create("/e/s", b"", opts(CreateMode::EphemeralSequential))
             .await,
         Err(Error::NoChildrenForEphemerals)
     );

@@ -63,7 +63,7 @@ async fn sasl_login_is_the_sasl_identity_for_acls() {
         bob.who_am_i().await
     );
 
-    bob.create("/sasl", b"secret", &only_bob()).await.unwrap();
+    bob.create("/sasl", b"secret", only_bob()).await.unwrap();
     let (acl, _) = bob.get_acl("/sasl").await.unwrap();
     assert_eq!(acl, [Acl::new(Perms::ALL, Id::new("sasl", "bob"))]);
 
@@ -138,7 +138,7 @@ async fn the_session_logs_in_again_after_a_cut_and_a_server_restart() {
     .await
     .unwrap();
     let session = bob.session_id();
-    bob.create("/again", b"v", &only_bob()).await.unwrap();
+    bob.create("/again", b"v", only_bob()).await.unwrap();
     let mut changes = bob.state_changes();
 
     // The server forgets a connection's identities with the connection: reading the node

@@ -85,7 +85,7 @@ async fn tls_connect_create_get_set_delete_and_watch() {
     let client = connect(&by_ip, trusting(&ca)).await;
     let other = connect(&by_name, trusting(&ca)).await;
 
-    client.create("/tls", b"v1", &persistent()).await.unwrap();
+    client.create("/tls", b"v1", persistent()).await.unwrap();
     let (data, stat) = client.get_data("/tls").await.unwrap();
     assert_eq!(&data[..], b"v1");
     let (_, _, watcher) = client.get_data_watch("/tls").await.unwrap();
@@ -154,7 +154,7 @@ async fn tls_hostname_mismatch_fails_unless_verification_is_off() {
         trusting(&ca),
     )
     .await;
-    by_name.create("/named", b"", &persistent()).await.unwrap();
+    by_name.create("/named", b"", persistent()).await.unwrap();
 
     // ... and so does the IP once host names are not verified.
     let lenient = TlsConfig::builder()
@@ -235,7 +235,7 @@ async fn mutual_tls_requires_a_client_certificate_and_authenticates_it_as_x509()
         "expected x509 {} in {who:?}",
         identity.subject_dn
     );
-    client.create("/mtls", b"ok", &persistent()).await.unwrap();
+    client.create("/mtls", b"ok", persistent()).await.unwrap();
     client.close().await;
 }
 
@@ -246,12 +246,9 @@ async fn tls_session_survives_a_server_restart() {
     let connect_string = server.secure_connect_string("localhost").unwrap();
     let client = connect(&connect_string, trusting(&ca)).await;
     let session = client.session_id();
+    client.create("/kept", b"data", persistent()).await.unwrap();
     client
-        .create("/kept", b"data", &persistent())
-        .await
-        .unwrap();
-    client
-        .create("/eph", b"", &CreateOptions::new(CreateMode::Ephemeral))
+        .create("/eph", b"", CreateMode::Ephemeral)
         .await
         .unwrap();
     let (_, _, watcher) = client.get_data_watch("/kept").await.unwrap();
@@ -293,7 +290,7 @@ async fn tls_ensemble_fails_over_to_another_member_with_the_same_session() {
     let client = connect(&connect_string, trusting(&ca)).await;
     let session = client.session_id();
     client
-        .create("/eph", b"", &CreateOptions::new(CreateMode::Ephemeral))
+        .create("/eph", b"", CreateMode::Ephemeral)
         .await
         .unwrap();
     let mut changes = client.state_changes();

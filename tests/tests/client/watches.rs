@@ -25,7 +25,7 @@ async fn one_shot_watches_follow_apache_semantics(kind: ServerKind) {
     let (stat, created) = client.exists_watch("/w").await.unwrap();
     assert_eq!(stat, None);
     client.check_watches("/w", WatcherType::Data).await.unwrap();
-    writer.create("/w", b"", &persistent()).await.unwrap();
+    writer.create("/w", b"", persistent()).await.unwrap();
     let event = within("NodeCreated", created).await;
     assert_eq!(
         (event.event_type, event.path.as_str()),
@@ -57,7 +57,7 @@ async fn one_shot_watches_follow_apache_semantics(kind: ServerKind) {
         assert_eq!(event.event_type, EventType::NodeDataChanged);
     }
     // The data change did not touch the child watch; a child creation fires it.
-    writer.create("/w/c", b"", &persistent()).await.unwrap();
+    writer.create("/w/c", b"", persistent()).await.unwrap();
     let event = within("NodeChildrenChanged", children).await;
     assert_eq!(
         (event.event_type, event.path.as_str()),
@@ -126,8 +126,8 @@ async fn persistent_and_recursive_watches_are_streams(kind: ServerKind) {
         .add_watch("/p", AddWatchMode::PersistentRecursive)
         .await
         .unwrap();
-    writer.create("/p", b"", &persistent()).await.unwrap();
-    writer.create("/p/c", b"", &persistent()).await.unwrap();
+    writer.create("/p", b"", persistent()).await.unwrap();
+    writer.create("/p/c", b"", persistent()).await.unwrap();
     writer.set_data("/p/c", b"x", None).await.unwrap();
     writer.set_data("/p", b"y", None).await.unwrap();
     writer.delete("/p/c", None).await.unwrap();
@@ -198,9 +198,9 @@ async fn watch_changes_streams_every_change_in_both_modes(kind: ServerKind) {
         ];
         for (step, expected) in steps {
             match step {
-                "create" => writer.create(path, b"", &persistent()).await.map(drop),
+                "create" => writer.create(path, b"", persistent()).await.map(drop),
                 "set" => writer.set_data(path, b"x", None).await.map(drop),
-                "create child" => writer.create(&child, b"", &persistent()).await.map(drop),
+                "create child" => writer.create(&child, b"", persistent()).await.map(drop),
                 "delete child" => writer.delete(&child, None).await,
                 _ => writer.delete(path, None).await,
             }
@@ -236,7 +236,7 @@ async fn dropping_the_last_persistent_watcher_removes_it_on_the_server(kind: Ser
     // anything it sends.)
     drop(first);
     client.check_watches("/d", WatcherType::Any).await.unwrap();
-    writer.create("/d", b"", &persistent()).await.unwrap();
+    writer.create("/d", b"", persistent()).await.unwrap();
     let event = within("event on the remaining stream", second.next())
         .await
         .unwrap();

@@ -11,8 +11,12 @@ use crate::error::Error;
 impl Client {
     /// The node's ACL and [`Stat`].
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/secure", b"", zk_client::CreateMode::Persistent).await?;
     /// let (acl, _stat) = client.get_acl("/secure").await?;
     /// for entry in acl {
     ///     println!("{}:{} {:?}", entry.id.scheme, entry.id.id, entry.perms);
@@ -44,8 +48,12 @@ impl Client {
     /// [`Error::InvalidAcl`] (also for an empty list, checked locally), and the connection
     /// errors.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/secure", b"", zk_client::CreateMode::Persistent).await?;
     /// use zk_client::{Acl, Id, Perms};
     /// let acl = [Acl::new(Perms::ALL, Id::new("digest", "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E="))];
     /// client.set_acl("/secure", &acl, None).await?;

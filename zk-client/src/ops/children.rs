@@ -17,8 +17,12 @@ use crate::watcher::OneshotWatcher;
 impl Client {
     /// The names of the node's children, in no particular order.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/workers", b"", zk_client::CreateMode::Persistent).await?;
     /// let mut workers = client.get_children("/workers").await?;
     /// workers.sort();
     /// # Ok(()) }
@@ -41,8 +45,12 @@ impl Client {
 
     /// The children's names and the node's [`Stat`] (`getChildren2`).
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/workers", b"", zk_client::CreateMode::Persistent).await?;
     /// let (children, stat) = client.get_children_with_stat("/workers").await?;
     /// assert_eq!(children.len(), stat.num_children as usize);
     /// # Ok(()) }
@@ -62,9 +70,14 @@ impl Client {
     /// watch that fires with `NodeChildrenChanged` or `NodeDeleted`. On a missing node it
     /// fails with [`Error::NoNode`] and leaves no watch.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/workers", b"", zk_client::CreateMode::Persistent).await?;
     /// let (children, _stat, watcher) = client.get_children_watch("/workers").await?;
+    /// # client.create("/workers/w1", b"", zk_client::CreateMode::Persistent).await?;
     /// let event = watcher.await; // NodeChildrenChanged
     /// # Ok(()) }
     /// ```
@@ -91,8 +104,12 @@ impl Client {
 
     /// The number of all descendants of the node (not counting the node itself).
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/app", b"", zk_client::CreateMode::Persistent).await?;
     /// let descendants = client.get_all_children_number("/app").await?;
     /// # Ok(()) }
     /// ```
@@ -115,8 +132,11 @@ impl Client {
     /// The paths of this session's ephemeral nodes whose path starts with `prefix` (a
     /// string prefix; `/` for all), chroot stripped.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// let mine = client.get_ephemerals("/").await?;
     /// # Ok(()) }
     /// ```

@@ -1,17 +1,22 @@
 //! `create` in every mode: persistent, ephemeral, sequential, container and TTL.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use zk_proto::records::{Acl, CreateRequest, CreateTtlRequest, OPEN_ACL_UNSAFE, Stat};
 use zk_proto::types::MAX_TTL_MS;
-use zk_proto::{CreateMode, OpCode, Request, Response};
+use zk_proto::{Chroot, CreateMode, OpCode, Request, Response};
 
-use crate::client::{Client, decode_reply, unexpected};
+use crate::client::{Client, ReplyFuture, decode_reply, unexpected};
 use crate::error::Error;
 
 /// How to create a node: its mode, ACL and (for TTL modes) time to live.
+///
+/// [`Client::create`] takes anything that converts into options: a bare [`CreateMode`] (open
+/// ACL, no TTL), `CreateOptions` or `&CreateOptions`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -103,6 +108,19 @@ impl CreateOptions {
     }
 }
 
+impl From<CreateMode> for CreateOptions {
+    /// Options for `mode` with the open ACL: `create(path, data, CreateMode::Ephemeral)`.
+    fn from(mode: CreateMode) -> CreateOptions {
+        CreateOptions::new(mode)
+    }
+}
+
+impl From<&CreateOptions> for CreateOptions {
+    fn from(options: &CreateOptions) -> CreateOptions {
+        options.clone()
+    }
+}
+
 impl Client {
     /// Creates a node and returns its path (with the sequence suffix for sequential modes,
     /// chroot stripped) and its [`Stat`]. Uses `create2`, `createContainer` or `createTTL`
@@ -114,33 +132,72 @@ impl Client {
     /// [`Error::NoAuth`], [`Error::InvalidAcl`], [`Error::Unimplemented`] (TTL disabled),
     /// [`Error::InvalidPath`], [`Error::TooLarge`], and the connection errors.
     ///
-    /// ```no_run
+    /// `options` is a [`CreateMode`] or [`CreateOptions`] (by value or reference) for an
+    /// ACL or a TTL.
+    ///
+    /// ```
     /// use zk_client::{CreateMode, CreateOptions};
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
-    /// let opts = CreateOptions::new(CreateMode::EphemeralSequential);
-    /// let (path, stat) = client.create("/workers/w-", b"", &opts).await?;
+    /// use zk_client::proto::records::CREATOR_ALL_ACL;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// client.create("/workers", b"", CreateMode::Persistent).await?;
+    /// let (path, stat) = client.create("/workers/w-", b"", CreateMode::EphemeralSequential).await?;
     /// assert!(path.starts_with("/workers/w-"));
     /// assert_eq!(stat.ephemeral_owner, client.session_id());
+    /// // Only the creator's authenticated ids get access (so authenticate first).
+    /// client.add_auth("digest", b"bob:secret").await?;
+    /// let private = CreateOptions::new(CreateMode::Persistent).acl(CREATOR_ALL_ACL.clone());
+    /// client.create("/secret", b"", &private).await?;
     /// # Ok(()) }
     /// ```
     pub fn create(
         &self,
         path: &str,
         data: &[u8],
-        options: &CreateOptions,
-    ) -> impl Future<Output = Result<(String, Stat), Error>> + Send + 'static + use<> {
+        options: impl Into<CreateOptions>,
+    ) -> CreateFuture {
+        let options = options.into();
         let request = self
             .server_create_path(path, options.mode().is_sequential())
             .and_then(|p| options.request(p, Bytes::copy_from_slice(data)));
         let op = request.as_ref().map_or(OpCode::Create2, Request::op_code);
-        let reply = self.submit(request, None);
-        let chroot = self.chroot().clone();
-        async move {
-            match decode_reply(reply.await?, op)? {
-                Response::Create2(r) => Ok((Client::client_path(&chroot, r.path), r.stat)),
-                other => Err(unexpected(&other)),
-            }
+        CreateFuture {
+            reply: self.submit(request, None),
+            op,
+            chroot: self.chroot().clone(),
         }
+    }
+}
+
+/// The reply to [`Client::create`]: the created path (chroot stripped) and its [`Stat`].
+/// The request was queued when `create` was called; this only waits for the answer
+/// (`Send`, `'static`, cancellation-safe: dropping it forgets the answer, not the request).
+///
+/// A named type rather than `impl Future`, because `create` is generic over its options and
+/// the future must not borrow them.
+#[derive(Debug)]
+#[must_use = "the node is created whether or not this is awaited; await it for the result"]
+pub struct CreateFuture {
+    reply: ReplyFuture,
+    op: OpCode,
+    chroot: Chroot,
+}
+
+impl Future for CreateFuture {
+    type Output = Result<(String, Stat), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let reply = match Pin::new(&mut self.reply).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(reply) => reply,
+        };
+        Poll::Ready(match reply.and_then(|reply| decode_reply(reply, self.op)) {
+            Ok(Response::Create2(r)) => Ok((Client::client_path(&self.chroot, r.path), r.stat)),
+            Ok(other) => Err(unexpected(&other)),
+            Err(error) => Err(error),
+        })
     }
 }
 
@@ -168,6 +225,17 @@ mod tests {
             let request = opts.request("/a".into(), Bytes::new());
             assert_eq!(request.map(|r| r.op_code()).ok(), Some(op), "{mode:?}");
         }
+    }
+
+    #[test]
+    fn a_mode_or_options_by_value_or_reference() {
+        fn into(options: impl Into<CreateOptions>) -> CreateOptions {
+            options.into()
+        }
+        let options = CreateOptions::new(CreateMode::Ephemeral);
+        assert_eq!(into(CreateMode::Ephemeral), options);
+        assert_eq!(into(&options), options);
+        assert_eq!(into(options.clone()), options);
     }
 
     #[test]

@@ -15,8 +15,11 @@ use crate::watcher::OneshotWatcher;
 impl Client {
     /// The node's [`Stat`], or `None` if it does not exist.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// if client.exists("/ready").await?.is_some() {
     ///     println!("ready");
     /// }
@@ -36,9 +39,13 @@ impl Client {
     /// Like [`exists`](Self::exists), and leaves a one-shot watch whether or not the node
     /// exists: it fires with `NodeCreated` (if missing), `NodeDataChanged` or `NodeDeleted`.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// let (stat, watcher) = client.exists_watch("/leader").await?;
+    /// # client.create("/leader", b"", zk_client::CreateMode::Persistent).await?;
     /// if stat.is_none() {
     ///     let event = watcher.await; // NodeCreated
     /// }
@@ -71,8 +78,12 @@ impl Client {
     /// [`Error::NoNode`], [`Error::NoAuth`], [`Error::InvalidPath`], and the connection
     /// errors.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
     /// let (data, stat) = client.get_data("/config").await?;
     /// println!("{} bytes, version {}", data.len(), stat.version);
     /// # Ok(()) }
@@ -93,9 +104,14 @@ impl Client {
     /// [`Error::NoNode`] and leaves no watch (as in Apache ZooKeeper); use
     /// [`exists_watch`](Self::exists_watch) to wait for a creation.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
     /// let (data, _stat, watcher) = client.get_data_watch("/config").await?;
+    /// # client.set_data("/config", b"v2", None).await?;
     /// let event = watcher.await; // NodeDataChanged or NodeDeleted
     /// # Ok(()) }
     /// ```
@@ -128,8 +144,12 @@ impl Client {
     /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NoAuth`], [`Error::TooLarge`]
     /// (over `jute.maxbuffer`; nothing is sent), and the connection errors.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/counter", b"1", zk_client::CreateMode::Persistent).await?;
     /// let (_, stat) = client.get_data("/counter").await?;
     /// client.set_data("/counter", b"2", Some(stat.version)).await?;
     /// # Ok(()) }

@@ -16,8 +16,13 @@ impl Client {
     /// [`Error::NoNode`], [`Error::BadVersion`], [`Error::NotEmpty`], [`Error::NoAuth`],
     /// [`Error::InvalidPath`], and the connection errors.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/jobs", b"", zk_client::CreateMode::Persistent).await?;
+    /// # client.create("/jobs/done", b"", zk_client::CreateMode::Persistent).await?;
     /// client.delete("/jobs/done", None).await?;
     /// # Ok(()) }
     /// ```

@@ -24,7 +24,7 @@ mod multi;
 mod session;
 mod watches;
 
-pub use create::CreateOptions;
+pub use create::{CreateFuture, CreateOptions};
 pub use multi::{Op, OpResult, ReadOp, ReadResult, Transaction};
 pub use session::{CONFIG_NODE, Reconfig};
 pub use watches::ChangeStream;

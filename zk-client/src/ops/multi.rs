@@ -102,13 +102,21 @@ pub enum ReadResult {
 
 /// Builds an atomic transaction: every op is applied, or none.
 ///
-/// ```no_run
-/// use zk_client::{CreateMode, CreateOptions, OpResult};
-/// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+/// ```
+/// use zk_client::{CreateMode, OpResult};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_server_lite::Server::builder().start().await?;
+/// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+/// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
+/// # client.set_data("/config", b"", None).await?;
+/// # client.set_data("/config", b"", None).await?;
+/// # client.set_data("/config", b"", None).await?;
+/// # client.create("/config/v3", b"", zk_client::CreateMode::Persistent).await?;
 /// let results = client
 ///     .transaction()
 ///     .check("/config", Some(3))
-///     .create("/config/v4", b"new", &CreateOptions::new(CreateMode::Persistent))
+///     .create("/config/v4", b"new", CreateMode::Persistent)
 ///     .set_data("/config", b"v4", Some(3))
 ///     .delete("/config/v3", None)
 ///     .commit()
@@ -124,12 +132,13 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    /// Adds a create.
-    pub fn create(mut self, path: &str, data: &[u8], options: &CreateOptions) -> Self {
+    /// Adds a create; `options` as for [`Client::create`] (a [`CreateMode`](crate::CreateMode)
+    /// or [`CreateOptions`]).
+    pub fn create(mut self, path: &str, data: &[u8], options: impl Into<CreateOptions>) -> Self {
         self.ops.push(Op::Create {
             path: path.to_owned(),
             data: Bytes::copy_from_slice(data),
-            options: options.clone(),
+            options: options.into(),
         });
         self
     }
@@ -192,8 +201,12 @@ impl Client {
     /// nothing was applied); a bad argument in any op fails the call before sending
     /// (also as [`Error::Transaction`]); and the connection errors.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/app", b"", zk_client::CreateMode::Persistent).await?;
     /// use zk_client::{CreateMode, CreateOptions, Op};
     /// let ops = [
     ///     Op::Check { path: "/app".into(), version: None },
@@ -274,9 +287,13 @@ impl Client {
     /// Runs several reads in one round trip (`multiRead`, 3.6+). Each read succeeds or
     /// fails on its own; no watches are set.
     ///
-    /// ```no_run
+    /// ```
     /// use zk_client::{ReadOp, ReadResult};
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/a", b"a", zk_client::CreateMode::Persistent).await?;
     /// let results = client
     ///     .multi_read(&[ReadOp::GetData("/a".into()), ReadOp::GetChildren("/".into())])
     ///     .await?;

@@ -20,8 +20,12 @@ impl Client {
     /// as of the moment the sync reached it, so that later reads see every write committed
     /// before. (Not linearizable across a leader change; see the ZooKeeper docs.)
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
     /// client.sync("/").await?;
     /// let fresh = client.get_data("/config").await?;
     /// # Ok(()) }
@@ -51,8 +55,11 @@ impl Client {
     /// [`SessionState::AuthFailed`](crate::SessionState::AuthFailed)); connection errors
     /// (the credentials are still re-sent on the next connection).
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// client.add_auth("digest", b"alice:secret").await?;
     /// # Ok(()) }
     /// ```
@@ -66,8 +73,11 @@ impl Client {
 
     /// The identities the server associates with this connection (`whoAmI`, 3.7+).
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// for id in client.who_am_i().await? {
     ///     println!("{}:{}", id.auth_scheme, id.user);
     /// }

@@ -8,7 +8,8 @@ use zk_proto::{AddWatchMode, OpCode, Request, WatcherType};
 use crate::client::{Client, decode_reply};
 use crate::error::Error;
 use crate::session::pending::WatchReg;
-use crate::watcher::{DropNotice, PersistentWatcher};
+use crate::session::stream::{self, Meta};
+use crate::watcher::PersistentWatcher;
 
 impl Client {
     /// Adds a persistent watch on `path` (3.6+ servers), which need not exist. The returned
@@ -27,12 +28,17 @@ impl Client {
     /// 3.9 keep one persistent mode per path and session (ZOOKEEPER-4466): adding both kinds
     /// on one path there keeps only the last one on the server.
     ///
-    /// ```no_run
+    /// ```
     /// use futures::StreamExt;
-    /// use zk_client::AddWatchMode;
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// use zk_client::{AddWatchMode, CreateMode};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/app", b"", zk_client::CreateMode::Persistent).await?;
     /// let mut events = client.add_watch("/app", AddWatchMode::PersistentRecursive).await?;
-    /// while let Some(event) = events.next().await {
+    /// client.create("/app/x", b"", CreateMode::Persistent).await?;
+    /// if let Some(event) = events.next().await {
     ///     println!("{:?} {}", event.event_type, event.path);
     /// }
     /// # Ok(()) }
@@ -42,17 +48,23 @@ impl Client {
         path: &str,
         mode: AddWatchMode,
     ) -> impl Future<Output = Result<PersistentWatcher, Error>> + Send + 'static + use<> {
-        let (tx, rx) = futures::channel::mpsc::unbounded();
         let server_path = self.server_path(path);
+        let meta = server_path.as_ref().ok().map(|server_path| Meta {
+            server_path: std::sync::Arc::from(server_path.as_str()),
+            chroot_len: u32::try_from(match path {
+                "/" => server_path.len(),
+                _ if server_path.ends_with(path) => server_path.len() - path.len(),
+                _ => 0,
+            })
+            .unwrap_or(0),
+            mode,
+            commands: self.weak_commands(),
+        });
+        let (tx, rx) = stream::channel(meta);
         let watch = server_path.as_ref().ok().map(|p| WatchReg::Persistent {
             path: p.clone(),
             mode,
             tx,
-        });
-        let on_drop = server_path.as_ref().ok().map(|server_path| DropNotice {
-            commands: self.weak_commands(),
-            server_path: server_path.clone(),
-            mode,
         });
 
         let request = server_path.map(|path| {
@@ -62,7 +74,7 @@ impl Client {
             })
         });
         let reply = self.submit(request, watch);
-        let watcher = PersistentWatcher::new(rx, path.to_owned(), on_drop);
+        let watcher = PersistentWatcher::new(rx);
         async move {
             let mut watcher = watcher;
             match reply
@@ -91,8 +103,13 @@ impl Client {
     ///
     /// [`Error::NoWatcher`] if the server has no such watch for this session.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/app", b"", zk_client::CreateMode::Persistent).await?;
+    /// # let _watch = client.add_watch("/app", zk_client::AddWatchMode::Persistent).await?;
     /// use zk_client::WatcherType;
     /// client.remove_watches("/app", WatcherType::Any).await?;
     /// # Ok(()) }
@@ -126,8 +143,11 @@ impl Client {
     ///
     /// [`Error::NoWatcher`] if it does not.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
     /// use zk_client::WatcherType;
     /// let watched = client.check_watches("/app", WatcherType::Data).await.is_ok();
     /// # Ok(()) }
@@ -278,10 +298,15 @@ impl Client {
     /// stream: a persistent watch on 3.6+ servers, re-registered one-shot watches on older
     /// ones (see [`ChangeStream`]).
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
     /// let mut changes = client.watch_changes("/config").await?;
-    /// while let Some(event) = changes.next().await {
+    /// # client.set_data("/config", b"v2", None).await?;
+    /// if let Some(event) = changes.next().await {
     ///     let (data, _) = client.get_data("/config").await?;
     ///     println!("{:?}: now {data:?}", event.event_type);
     /// }
@@ -306,9 +331,14 @@ impl Client {
     /// [`watch_changes`](Self::watch_changes) with one-shot watches only, as it does on
     /// servers older than 3.6.
     ///
-    /// ```no_run
-    /// # async fn demo(client: zk_client::Client) -> Result<(), zk_client::Error> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = zk_server_lite::Server::builder().start().await?;
+    /// # let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// # client.create("/config", b"", zk_client::CreateMode::Persistent).await?;
     /// let mut changes = client.watch_changes_legacy("/config").await?;
+    /// # client.set_data("/config", b"v2", None).await?;
     /// let first = changes.next().await;
     /// # Ok(()) }
     /// ```

@@ -9,9 +9,7 @@
 //! the client waited: throughput is unchanged and only replies of such a burst are delayed,
 //! by at most the pause. A fast server, a shallow queue or a long read never pauses.
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Only with at least this many requests in flight.
 pub(crate) const MIN_IN_FLIGHT: usize = 128;

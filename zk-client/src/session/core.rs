@@ -25,7 +25,7 @@ use zk_proto::records::{
 use zk_proto::{AddWatchMode, Chroot, Decode, ErrorCode, EventType, OpCode, Request, WatcherType};
 
 use super::pending::{Pending, PendingQueue, RawReply, ReplySender, Waiter, WatchReg, XidGen};
-use super::state::SessionState;
+use super::state::{Ended, SessionState};
 use super::watches::{OneshotKind, WatchRegistry, set_watches_requests};
 use crate::error::Error;
 
@@ -111,24 +111,6 @@ pub(crate) fn sasl_reply(mut payload: Bytes, expected_xid: i32) -> Result<SaslRe
     Ok(SaslReply::Token(response.token.unwrap_or_default()))
 }
 
-/// What a received frame meant for the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FrameEvent {
-    /// Nothing special.
-    Nothing,
-    /// The server answered `closeSession`.
-    CloseAcknowledged,
-}
-
-/// Why the connection must end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Fatal {
-    /// The server broke the protocol.
-    Protocol(Error),
-    /// An auth packet was rejected (the server closes the connection).
-    AuthFailed,
-}
-
 /// What the server said in its `ConnectResponse`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Negotiated {
@@ -136,6 +118,12 @@ pub(crate) struct Negotiated {
     pub(crate) password: Bytes,
     pub(crate) timeout_ms: i32,
     pub(crate) read_only: bool,
+}
+
+/// A server that broke the protocol: the connection is dropped (logged at warn).
+fn protocol_violation(error: impl std::fmt::Display) -> Ended {
+    tracing::warn!(%error, "protocol violation: dropping the connection");
+    Ended::Lost(format!("protocol violation: {error}"))
 }
 
 #[derive(Debug)]
@@ -330,26 +318,24 @@ impl Core {
         self.out.put_i32(OpCode::Ping.into());
     }
 
-    /// Handles every complete frame in `inbuf`.
-    pub(crate) fn receive(&mut self, inbuf: &mut BytesMut) -> Result<FrameEvent, Fatal> {
-        let mut event = FrameEvent::Nothing;
+    /// Handles every complete frame in `inbuf`. The connection ends with
+    /// [`Ended::Closed`] once `closeSession` is answered, [`Ended::AuthFailed`] when an auth
+    /// packet is refused, [`Ended::Lost`] when the server breaks the protocol.
+    pub(crate) fn receive(&mut self, inbuf: &mut BytesMut) -> Result<(), Ended> {
         loop {
             let payload = match frame::parse(inbuf, self.max_frame_in) {
                 Ok(Some(payload)) => payload,
-                Ok(None) => return Ok(event),
-                Err(e) => return Err(Fatal::Protocol(Error::protocol(e))),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(protocol_violation(e)),
             };
             self.frames_received += 1;
-            if self.handle_frame(payload)? == FrameEvent::CloseAcknowledged {
-                event = FrameEvent::CloseAcknowledged;
-            }
+            self.handle_frame(payload)?;
         }
     }
 
     /// Handles one frame payload.
-    pub(crate) fn handle_frame(&mut self, mut payload: Bytes) -> Result<FrameEvent, Fatal> {
-        let header =
-            ReplyHeader::decode(&mut payload).map_err(|e| Fatal::Protocol(Error::protocol(e)))?;
+    pub(crate) fn handle_frame(&mut self, mut payload: Bytes) -> Result<(), Ended> {
+        let header = ReplyHeader::decode(&mut payload).map_err(protocol_violation)?;
         tracing::trace!(
             xid = header.xid,
             zxid = header.zxid,
@@ -360,14 +346,14 @@ impl Core {
             xid::NOTIFICATION => {
                 let event = WatcherEvent::decode(&mut payload)
                     .and_then(|event| ensure_consumed(&payload).map(|()| event))
-                    .map_err(|e| Fatal::Protocol(Error::protocol(e)))?;
+                    .map_err(protocol_violation)?;
                 match EventType::try_from(event.event_type) {
                     Ok(event_type) => self.watches.dispatch(event_type, &event.path, &self.chroot),
                     Err(e) => tracing::debug!(%e, "notification of unknown type ignored"),
                 }
-                Ok(FrameEvent::Nothing)
+                Ok(())
             }
-            xid::PING => Ok(FrameEvent::Nothing),
+            xid::PING => Ok(()),
             xid::AUTH => {
                 let failed = header.err == ErrorCode::AuthFailed.as_i32();
                 let result = match header.err {
@@ -378,13 +364,14 @@ impl Core {
                     let _ = waiter.send(result);
                 }
                 if failed {
-                    Err(Fatal::AuthFailed)
+                    tracing::warn!("authentication failed");
+                    Err(Ended::AuthFailed)
                 } else {
-                    Ok(FrameEvent::Nothing)
+                    Ok(())
                 }
             }
             xid => {
-                let pending = self.pending.take(xid).map_err(Fatal::Protocol)?;
+                let pending = self.pending.take(xid).map_err(protocol_violation)?;
                 if header.zxid > 0 {
                     self.last_zxid = header.zxid;
                 }
@@ -397,20 +384,20 @@ impl Core {
                             header,
                             body: payload,
                         }));
-                        Ok(FrameEvent::Nothing)
+                        Ok(())
                     }
                     Waiter::SetWatches => {
                         if header.err != 0 {
                             tracing::warn!(err = header.err, "setWatches failed");
                         }
-                        Ok(FrameEvent::Nothing)
+                        Ok(())
                     }
-                    Waiter::Close => Ok(FrameEvent::CloseAcknowledged),
+                    Waiter::Close => Err(Ended::Closed),
                     Waiter::Internal => {
                         if header.err != 0 {
                             tracing::debug!(op = ?pending.op, err = header.err, "internal request failed");
                         }
-                        Ok(FrameEvent::Nothing)
+                        Ok(())
                     }
                 }
             }
@@ -463,14 +450,13 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
-    use futures::channel::mpsc;
     use tokio::sync::oneshot;
     use zk_proto::records::{GetDataRequest, GetDataResponse, Stat};
     use zk_proto::{AddWatchMode, KeeperState, Response};
 
     use super::*;
+    use crate::session::event::WatchedEvent;
     use crate::session::state::LostReason;
-    use crate::watcher::WatchedEvent;
 
     fn core() -> Core {
         Core::new(Chroot::none(), frame::DEFAULT_MAX_FRAME_LEN)
@@ -535,7 +521,7 @@ mod tests {
         let mut inbuf = BytesMut::new();
         for byte in input.iter() {
             inbuf.put_u8(*byte);
-            assert_eq!(core.receive(&mut inbuf), Ok(FrameEvent::Nothing));
+            assert_eq!(core.receive(&mut inbuf), Ok(()));
         }
         let a = ra.try_recv().unwrap_or_else(|e| panic!("{e}"));
         let a = a.unwrap_or_else(|e| panic!("{e}"));
@@ -570,8 +556,8 @@ mod tests {
     #[test]
     fn a_dropped_persistent_watcher_is_removed_on_the_server_when_it_was_the_last() {
         let mut core = core();
-        let (tx1, rx1) = mpsc::unbounded();
-        let (tx2, rx2) = mpsc::unbounded();
+        let (tx1, rx1) = crate::session::stream::channel(None);
+        let (tx2, rx2) = crate::session::stream::channel(None);
         core.watches
             .add_persistent(AddWatchMode::Persistent, "/p".into(), tx1);
         core.watches
@@ -587,7 +573,7 @@ mod tests {
         let (otx, _orx) = oneshot::channel();
         core.watches
             .add_oneshot(OneshotKind::Child, "/q".into(), otx);
-        let (tx3, rx3) = mpsc::unbounded();
+        let (tx3, rx3) = crate::session::stream::channel(None);
         core.watches
             .add_persistent(AddWatchMode::PersistentRecursive, "/q".into(), tx3);
         drop(rx3);
@@ -596,7 +582,7 @@ mod tests {
 
         // A registration on the path is in flight: nothing is sent (it could be overtaken).
         let (reply, _r) = oneshot::channel();
-        let (tx4, _rx4) = mpsc::unbounded();
+        let (tx4, _rx4) = crate::session::stream::channel(None);
         core.submit(Outgoing {
             frame: BytesMut::from(&[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 106][..]),
             op: OpCode::AddWatch,
@@ -617,14 +603,11 @@ mod tests {
         let (a, _ra) = get_data("/a");
         core.submit(a);
         let mut input = reply_frame(7, 1, 0, &Response::Empty);
-        assert!(matches!(core.receive(&mut input), Err(Fatal::Protocol(_))));
+        assert!(matches!(core.receive(&mut input), Err(Ended::Lost(_))));
         let mut garbage = BytesMut::from(&[0xff, 0xff, 0xff, 0xf0][..]);
-        assert!(matches!(
-            core.receive(&mut garbage),
-            Err(Fatal::Protocol(_))
-        ));
+        assert!(matches!(core.receive(&mut garbage), Err(Ended::Lost(_))));
         let mut short = BytesMut::from(&[0, 0, 0, 3, 1, 2, 3][..]);
-        assert!(matches!(core.receive(&mut short), Err(Fatal::Protocol(_))));
+        assert!(matches!(core.receive(&mut short), Err(Ended::Lost(_))));
     }
 
     #[test]
@@ -650,7 +633,7 @@ mod tests {
         input.extend_from_slice(&reply_frame(xid::PING, 99, 0, &Response::Empty));
         let event = Response::Notification(WatcherEvent::new(EventType::NodeDeleted, "/w"));
         input.extend_from_slice(&reply_frame(xid::NOTIFICATION, 100, 0, &event));
-        assert_eq!(core.receive(&mut input), Ok(FrameEvent::Nothing));
+        assert_eq!(core.receive(&mut input), Ok(()));
         assert_eq!(core.last_zxid(), 5);
         assert_eq!(
             rx.try_recv(),
@@ -687,7 +670,7 @@ mod tests {
             };
             input.extend_from_slice(&reply_frame(i as i32 + 1, 1, *err, &body));
         }
-        assert_eq!(core.receive(&mut input), Ok(FrameEvent::Nothing));
+        assert_eq!(core.receive(&mut input), Ok(()));
         let lists = core.watches.lists();
         assert_eq!(lists.exist, ["/exists"]);
         assert!(
@@ -704,10 +687,10 @@ mod tests {
         let (reply, mut auth_rx) = oneshot::channel();
         core.submit_auth(AuthPacket::new("digest", Bytes::from_static(b"u:p")), reply);
         let mut ok = reply_frame(xid::AUTH, 0, 0, &Response::Empty);
-        assert_eq!(core.receive(&mut ok), Ok(FrameEvent::Nothing));
+        assert_eq!(core.receive(&mut ok), Ok(()));
         assert_eq!(auth_rx.try_recv(), Ok(Ok(())));
 
-        let (stx, _srx) = mpsc::unbounded();
+        let (stx, _srx) = crate::session::stream::channel(None);
         core.watches
             .add_persistent(AddWatchMode::Persistent, "/p".into(), stx);
         core.last_zxid = 42;
@@ -730,7 +713,7 @@ mod tests {
         // The setWatches reply is consumed internally.
         let mut input = reply_frame(xid::AUTH, 0, 0, &Response::Empty);
         input.extend_from_slice(&reply_frame(frames[1].0.xid, 43, 0, &Response::Empty));
-        assert_eq!(core.receive(&mut input), Ok(FrameEvent::Nothing));
+        assert_eq!(core.receive(&mut input), Ok(()));
         assert!(!core.has_pending());
     }
 
@@ -796,7 +779,7 @@ mod tests {
         let (reply, mut rx) = oneshot::channel();
         core.submit_auth(AuthPacket::new("digest", Bytes::from_static(b"u:p")), reply);
         let mut failed = reply_frame(xid::AUTH, 0, -115, &Response::Empty);
-        assert_eq!(core.receive(&mut failed), Err(Fatal::AuthFailed));
+        assert_eq!(core.receive(&mut failed), Err(Ended::AuthFailed));
         assert_eq!(rx.try_recv(), Ok(Err(Error::AuthFailed)));
     }
 
@@ -833,7 +816,7 @@ mod tests {
         core.submit_close();
         assert_eq!(sent(&mut core), [(1, -11)]);
         let mut input = reply_frame(1, 3, 0, &Response::Empty);
-        assert_eq!(core.receive(&mut input), Ok(FrameEvent::CloseAcknowledged));
+        assert_eq!(core.receive(&mut input), Err(Ended::Closed));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 use zk_proto::records::ReplyHeader;
 use zk_proto::{AddWatchMode, OpCode, WatcherType};
 
+use super::event::WatchedEvent;
 use crate::error::Error;
-use crate::watcher::WatchedEvent;
 
 /// A reply as handed to the caller: the header and the undecoded body (the caller decodes
 /// it, off the session task).
@@ -47,7 +47,7 @@ pub(crate) enum WatchReg {
     Persistent {
         path: String,
         mode: AddWatchMode,
-        tx: futures::channel::mpsc::UnboundedSender<WatchedEvent>,
+        tx: super::stream::StreamTx,
     },
     /// `removeWatches`: on success, remove the local watchers too.
     Remove { path: String, kind: WatcherType },

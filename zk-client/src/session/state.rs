@@ -84,6 +84,54 @@ impl SessionState {
     }
 }
 
+/// How a connection (and maybe the session with it) ended: the one answer of every step of
+/// the session task (handshake, SASL, serving, timers, commands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The connection is gone, the session may live: try the next server. The text says
+    /// why (for the logs).
+    Lost(String),
+    /// The session expired: the server said so, or no server answered within the
+    /// negotiated timeout.
+    Expired,
+    /// The client was closed (`close()`, or the last handle dropped).
+    Closed,
+    /// A login was refused.
+    AuthFailed,
+    /// No session could be established (fail-fast): the error names the last problem.
+    ConnectFailed(crate::Error),
+}
+
+impl Ended {
+    /// The terminal state, the transition to it and the error later calls get; `None` for
+    /// [`Ended::Lost`].
+    pub(crate) fn outcome(self) -> Option<(Transition, SessionState, crate::Error)> {
+        Some(match self {
+            Ended::Lost(_) => return None,
+            Ended::Expired => (
+                Transition::Expired,
+                SessionState::Lost(LostReason::Expired),
+                crate::Error::SessionExpired,
+            ),
+            Ended::Closed => (
+                Transition::Closed,
+                SessionState::Lost(LostReason::Closed),
+                crate::Error::Closed,
+            ),
+            Ended::AuthFailed => (
+                Transition::AuthFailed,
+                SessionState::AuthFailed,
+                crate::Error::AuthFailed,
+            ),
+            Ended::ConnectFailed(error) => (
+                Transition::Closed,
+                SessionState::Lost(LostReason::Closed),
+                error,
+            ),
+        })
+    }
+}
+
 /// What happened to the session, as the session task sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transition {

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::ExponentialBuilder;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
@@ -15,8 +14,8 @@ use tokio::time::Instant;
 use zk_proto::records::{ConnectRequest, ConnectResponse, ReplyHeader, WatcherEvent, xid};
 use zk_proto::{Chroot, Decode, Encode, EventType, KeeperState, Request, Response, frame};
 
-use crate::builder::Config;
 use crate::hosts::HostSpec;
+use crate::session::Config;
 use crate::transport::{Connector, Endpoint, Stream};
 use crate::{Client, Error, LostReason, SessionState};
 
@@ -56,10 +55,8 @@ fn config_with(
         fail_fast: false,
         max_frame_out: 1 << 20,
         max_frame_in: 1 << 21,
-        reconnect_backoff: ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(100))
-            .with_max_delay(Duration::from_millis(100))
-            .without_max_times(),
+        reconnect_backoff: (Duration::from_millis(100), Duration::from_millis(100)),
+        seed: Some(1),
         auths: Vec::new(),
         sasl: None,
         connector,

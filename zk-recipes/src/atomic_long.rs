@@ -24,7 +24,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 use zk_client::{Client, CreateMode, CreateOptions};
 
 use crate::error::{Error, Result};
@@ -206,7 +205,7 @@ impl AtomicLong {
     }
 
     async fn pause(&self) {
-        let millis = rand::rng().random_range(1..=20);
+        let millis = paths::random_pause_ms(20);
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
 }

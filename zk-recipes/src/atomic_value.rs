@@ -29,7 +29,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 use zk_client::{Client, CreateMode, CreateOptions};
 
 use crate::error::{Error, Result};
@@ -204,7 +203,7 @@ impl AtomicValue {
     {
         for attempt in 0..count {
             if attempt > 0 {
-                let millis = rand::rng().random_range(1..=20);
+                let millis = paths::random_pause_ms(20);
                 tokio::time::sleep(Duration::from_millis(millis)).await;
             }
             let current = self.read().await?;

@@ -383,6 +383,19 @@ where
     }
 }
 
+/// A random pause of 1..=`max` ms (retry jitter), from the same OS randomness as the
+/// protection ids (no `rand` needed).
+pub(crate) fn random_pause_ms(max: u64) -> u64 {
+    let r = uuid::Uuid::new_v4().as_u128();
+    1 + (r % u128::from(max.max(1))) as u64
+}
+
+/// A random index below `len` (0 when `len` is 0).
+pub(crate) fn random_index(len: usize) -> usize {
+    let r = uuid::Uuid::new_v4().as_u128();
+    (r % (len.max(1) as u128)) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,3 +457,4 @@ mod tests {
         }
     }
 }
+

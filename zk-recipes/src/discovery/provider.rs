@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use zk_client::{AddWatchMode, Client, EventType, SessionState};
@@ -397,7 +396,7 @@ impl ServiceProvider {
         }
         match strategy {
             ProviderStrategy::Random => {
-                let index = rand::rng().random_range(0..up.len());
+                let index = paths::random_index(up.len());
                 up.get(index).cloned()
             }
             ProviderStrategy::RoundRobin => {

@@ -36,8 +36,12 @@
 //!   [`LeasedItem::complete`] then fails with [`Error::NodeVanished`] so the old holder learns
 //!   that its work may be repeated. Nobody else is given the item while the lock node exists.
 //!
-//! Waiting is event-driven: a blocked consumer holds child watches on the queue node (and
-//! on the lock node), and looks again only when they fire.
+//! Waiting is event-driven: a blocked consumer holds a child watch on the queue node, and
+//! looks again only when it fires. A blocked *leased* consumer waits in line (an ephemeral
+//! `waiter-` node under the lock path, as a lock's contenders): only the first in line
+//! watches the queue and the lock path, every other one the waiter before it, so N waiting
+//! consumers are not all woken by every change (Curator's consumers are; they ignore our
+//! waiter nodes, which never look like items or item locks).
 //!
 //! ```no_run
 //! use zk_recipes::DistributedQueue;
@@ -418,17 +422,80 @@ impl DistributedQueue {
             return Err(Error::InvalidState("leased takes need a queue lock path"));
         };
         paths::ensure_persistent(&self.client, &lock_dir).await?;
+        // Anything free now is taken without waiting in line.
+        let children = match paths::retrying(|| self.client.get_children(&self.path)).await {
+            Ok(children) => children,
+            Err(zk_client::Error::NoNode) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for name in self.order.arrange(children).0 {
+            if let Some(item) = self.try_lock(&lock_dir, &name).await? {
+                return Ok(Some(item));
+            }
+        }
+        // Nothing free: wait in line, so that one change wakes one waiter, not all of them.
+        let id = paths::ProtectedId::new();
+        let mut guard = WaiterGuard {
+            client: self.client.clone(),
+            lock_dir: lock_dir.clone(),
+            id,
+            armed: true,
+        };
+        let (me, _) =
+            paths::create_protected_sequential(&self.client, &lock_dir, WAITER_PREFIX, b"", &id)
+                .await?;
+        let result = self.wait_in_line(&lock_dir, &me, deadline).await;
+        // Leave the line; if that fails, the guard retries in the background.
+        if paths::delete_quietly(&self.client, &me).await.is_ok() {
+            guard.armed = false;
+        }
+        result
+    }
+
+    /// Waits in the line of waiting leased consumers (`waiter-` nodes under the lock path,
+    /// like a lock's contenders) until an item could be locked. Only the first waiter watches
+    /// the queue and the lock path; every other one watches just the waiter before it, so a
+    /// new item or a freed lock wakes one consumer, and each hand-over wakes the next one —
+    /// wake-ups grow with the items, not with items × waiting consumers.
+    async fn wait_in_line(
+        &self,
+        lock_dir: &str,
+        me: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<LeasedItem>> {
+        let my_seq = paths::sequence_number(paths::node_name(me));
         loop {
-            // Watch both directories before looking, so that nothing that happens after
-            // the look goes unnoticed: a new item, or a lock that vanished.
+            let waiters = paths::retrying(|| self.client.get_children(lock_dir)).await?;
+            let before = waiters
+                .iter()
+                .filter(|c| paths::normalize(c).starts_with(WAITER_PREFIX))
+                .filter_map(|c| Some((paths::sequence_number(c)?, c)))
+                .filter(|(seq, _)| Some(*seq) < my_seq)
+                .max_by_key(|(seq, _)| *seq);
+            if let Some((_, predecessor)) = before {
+                let predecessor = paths::join(lock_dir, predecessor);
+                let (stat, watcher) =
+                    paths::retrying(|| self.client.exists_watch(&predecessor)).await?;
+                if stat.is_some() && !wait_event(deadline, watcher, None).await && expired(deadline)
+                {
+                    return Ok(None);
+                }
+                continue;
+            }
+            // First in line: watch both directories before looking, so that nothing that
+            // happens after the look goes unnoticed: a new item, or a lock that vanished.
             let (children, items_watcher) = self.children_watch(&self.path).await?;
-            let (_, locks_watcher) = self.children_watch(&lock_dir).await?;
+            let (_, locks_watcher) = self.children_watch(lock_dir).await?;
             let (ready, due) = self.order.arrange(children);
             for name in ready {
-                if let Some(item) = self.try_lock(&lock_dir, &name).await? {
+                if let Some(item) = self.try_lock(lock_dir, &name).await? {
                     return Ok(Some(item));
                 }
             }
+            tracing::trace!(
+                lock_dir,
+                "first waiting leased consumer, watching the queue"
+            );
             if !wait_event(earliest(deadline, due), items_watcher, Some(locks_watcher)).await
                 && expired(deadline)
             {
@@ -519,6 +586,31 @@ impl DistributedQueue {
             }
         }
         Err(Error::NodeVanished(path.to_owned()))
+    }
+}
+
+/// The name of a waiting leased consumer's node under the lock path (protected, ephemeral
+/// sequential). Curator never lists the lock path, and items are named `queue-`, so the two
+/// never mix.
+const WAITER_PREFIX: &str = "waiter-";
+
+/// Our place in the line of waiting consumers; removed in the background if dropped while
+/// armed (a cancelled wait, or a create whose reply never came).
+struct WaiterGuard {
+    client: Client,
+    lock_dir: String,
+    id: paths::ProtectedId,
+    armed: bool,
+}
+
+impl Drop for WaiterGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let (client, lock_dir, id) = (self.client.clone(), self.lock_dir.clone(), self.id);
+            paths::spawn_cleanup("cancelled queue wait", async move {
+                paths::delete_protected(&client, &lock_dir, &id).await
+            });
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! `DoubleBarrier`: members enter together and leave together; a dead member does not block
-//! the others; a timed-out enter leaves no node. `Barrier`: waiters held until removal.
+//! the others; a timed-out enter leaves no node. `Barrier`: waiters held until removal, and
+//! Curator's Java `DistributedBarrier` and ours on one path, both ways (skipped without Java,
+//! see [`crate::jvm`]).
 
 use std::time::Duration;
 
@@ -7,6 +9,7 @@ use zk_client::Client;
 use zk_recipes::{Barrier, DoubleBarrier};
 use zk_testkit::{FaultProxy, wait_until};
 
+use crate::jvm::{Participant, compiled, java_ready};
 use crate::{WAIT, connect, connect_with, start, within};
 use zk_testkit::ServerKind;
 
@@ -14,6 +17,7 @@ for_each_server!(
     members_enter_together_and_leave_together,
     a_member_that_dies_does_not_block_leaving,
     a_barrier_holds_waiters_until_removed,
+    curator_and_rust_barriers_hold_and_release_each_other,
 );
 
 async fn member_nodes(observer: &Client, path: &str) -> usize {
@@ -173,4 +177,74 @@ async fn a_barrier_holds_waiters_until_removed(kind: ServerKind) {
         within("the waiters to pass", waiter).await.unwrap();
     }
     gate.remove().await.unwrap();
+}
+
+/// `true` if a session for which `who` holds watches `path` (`wchc`).
+async fn watched_by(
+    server: &zk_testkit::TestServer,
+    path: &str,
+    who: impl Fn(i64) -> bool,
+) -> bool {
+    crate::watches_by_session(server)
+        .await
+        .iter()
+        .any(|(id, paths)| who(*id) && paths.iter().any(|p| p == path))
+}
+
+async fn curator_and_rust_barriers_hold_and_release_each_other(kind: ServerKind) {
+    if !java_ready() {
+        return;
+    }
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let classes = compiled().await;
+    let path = "/xlang/barriers/gate";
+    let client = connect(&cs).await;
+    let ours = client.session_id();
+    let gate = Barrier::new(&client, path).unwrap();
+    let mut java = Participant::spawn(
+        &classes,
+        "CuratorDistributedBarrierParticipant",
+        &[&cs, path],
+    );
+    java.expect("CONNECTED").await;
+
+    // Curator sets the barrier; our waiter is held until Curator removes it.
+    java.send("set");
+    java.expect("SET").await;
+    assert!(gate.is_set().await.unwrap());
+    let waiter = tokio::spawn({
+        let gate = gate.clone();
+        async move { gate.wait().await.unwrap() }
+    });
+    wait_until(WAIT, "our waiter watching Curator's barrier", || {
+        watched_by(&server, path, |id| id == ours)
+    })
+    .await;
+    assert!(
+        !waiter.is_finished(),
+        "released while Curator's barrier is up"
+    );
+    java.send("remove");
+    java.expect("REMOVED").await;
+    within("our waiter to be released", waiter).await.unwrap();
+    assert!(!gate.is_set().await.unwrap());
+
+    // We set it; Curator's waiter is held until we remove it.
+    gate.set().await.unwrap();
+    java.send("wait");
+    java.expect("WAITING").await;
+    wait_until(WAIT, "Curator's waiter watching our barrier", || {
+        watched_by(&server, path, |id| id != ours)
+    })
+    .await;
+    assert!(
+        !java.seen().iter().any(|l| l == "RELEASED") && java.lines.is_empty(),
+        "Curator released while our barrier is up: {:?}",
+        java.seen()
+    );
+    gate.remove().await.unwrap();
+    java.expect("RELEASED").await;
+    java.send("quit");
+    java.finish().await;
 }

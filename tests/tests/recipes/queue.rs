@@ -25,6 +25,7 @@ for_each_server!(
     curator_consumer_keeps_receiving_after_our_queue_runs_empty,
     curator_and_rust_share_a_simple_queue,
     curator_and_rust_share_delay_and_id_queues,
+    waiting_leased_consumers_are_not_all_woken_by_each_item,
 );
 
 async fn start_lite() -> zk_server_lite::Server {
@@ -608,4 +609,106 @@ async fn curator_and_rust_share_delay_and_id_queues(kind: ServerKind) {
         "Curator got d1 {} ms early",
         later_due - got[1].1
     );
+}
+
+/// Watch notifications the server sent to each session so far: per connection (`cons`), the
+/// packets sent minus the packets received (every request, ping included, gets one reply).
+async fn notifications_by_session(server: &zk_testkit::TestServer) -> HashMap<i64, i64> {
+    let text = server.four_letter_word("cons").await.unwrap();
+    let field = |line: &str, key: &str| -> Option<String> {
+        let start = line.find(key)? + key.len();
+        let rest = &line[start..];
+        Some(rest[..rest.find([',', ')']).unwrap_or(rest.len())].to_owned())
+    };
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        let (Some(sid), Some(recved), Some(sent)) = (
+            field(line, "sid=0x"),
+            field(line, "recved="),
+            field(line, "sent="),
+        ) else {
+            continue;
+        };
+        let sid = u64::from_str_radix(&sid, 16).unwrap() as i64;
+        out.insert(
+            sid,
+            sent.parse::<i64>().unwrap() - recved.parse::<i64>().unwrap(),
+        );
+    }
+    out
+}
+
+/// The server's watch count (`mntr`'s `zk_watch_count`: data and child watches).
+async fn watch_count(server: &zk_testkit::TestServer) -> usize {
+    let text = server.four_letter_word("mntr").await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("zk_watch_count")?.trim().parse().ok())
+        .unwrap()
+}
+
+/// Issue 13 item 6: N consumers blocked in `take_leased` and M items put one at a time. A
+/// waiting consumer that watched the whole queue (and the lock path) was woken by every
+/// change: Θ(M × N) notifications. Waiting in line, each item wakes a bounded number of them.
+async fn waiting_leased_consumers_are_not_all_woken_by_each_item(kind: ServerKind) {
+    const CONSUMERS: usize = 12;
+    const ITEMS: usize = 5;
+    let server = start(kind).await;
+    let cs = server.connect_string();
+    let path = "/queues/herd";
+    let locks = "/queues/herd-locks";
+    let producer = connect(&cs).await;
+    let queue = DistributedQueue::with_lock_path(&producer, path, locks).unwrap();
+    queue.start().await.unwrap();
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut sessions = Vec::new();
+    let mut consumers = Vec::new();
+    for _ in 0..CONSUMERS {
+        let client = connect(&cs).await;
+        sessions.push(client.session_id());
+        let taken = taken.clone();
+        consumers.push(tokio::spawn(async move {
+            let queue = DistributedQueue::with_lock_path(&client, path, locks).unwrap();
+            loop {
+                let item = queue.take_leased().await.unwrap();
+                item.complete().await.unwrap();
+                taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }));
+    }
+    // `done` items taken and every consumer blocked again: at least one watch each, plus the
+    // first waiter's second one (`zk_watch_count`: Apache's `wchc` lists no child watches).
+    let quiet = |done: usize| {
+        let (server, taken) = (&server, &taken);
+        async move {
+            zk_testkit::wait_until(
+                WAIT,
+                format!("{done} items taken, every consumer waiting"),
+                || async move {
+                    taken.load(std::sync::atomic::Ordering::SeqCst) == done
+                        && watch_count(server).await > CONSUMERS
+                },
+            )
+            .await;
+        }
+    };
+    quiet(0).await;
+    let before = notifications_by_session(&server).await;
+    for i in 0..ITEMS {
+        queue.put(format!("item {i}").as_bytes()).await.unwrap();
+        quiet(i + 1).await;
+    }
+    let after = notifications_by_session(&server).await;
+    let woken: i64 = sessions.iter().map(|id| after[id] - before[id]).sum();
+    eprintln!("{CONSUMERS} waiting consumers, {ITEMS} items: {woken} notifications");
+    // In line: about five per item (the first waiter's queue and lock-path watches, the next
+    // waiter's; 25 in all on both servers). All woken (the code before the line): 240-257,
+    // more than 3 × ITEMS × CONSUMERS.
+    let bound = (10 * ITEMS + CONSUMERS) as i64;
+    assert!(
+        woken <= bound,
+        "{woken} notifications for {ITEMS} items to {CONSUMERS} waiting consumers (at most {bound})"
+    );
+    for consumer in consumers {
+        consumer.abort();
+    }
 }

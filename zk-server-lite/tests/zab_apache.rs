@@ -112,7 +112,7 @@ async fn our_member_follows_an_apache_leader_and_counts_in_its_quorum() {
         std::fs::write(
             &cfg,
             format!(
-                "tickTime=200\ninitLimit=20\nsyncLimit=10\ndataDir={}\nclientPort={}\n\
+                "tickTime=200\ninitLimit=30\nsyncLimit=15\ndataDir={}\nclientPort={}\n\
                  4lw.commands.whitelist=*\nadmin.enableServer=false\n{servers}",
                 data.display(),
                 client_ports[&id]

@@ -89,9 +89,11 @@ pub async fn start_member(
     );
     let mut cfg = ZabConfig::new(id, addrs.keys().copied().filter(|s| !observers.contains(s)));
     cfg.observers = observers.iter().copied().collect();
+    // Generous limits for a loaded CI machine (a JVM leader may take seconds to sync us);
+    // killed members close their sockets, so failover does not wait for them.
     cfg.tick_ms = 100;
-    cfg.init_limit = 20;
-    cfg.sync_limit = 10;
+    cfg.init_limit = 60;
+    cfg.sync_limit = 30;
     let status = Arc::new(Mutex::new(Status::default()));
     let restored = {
         let d = disk.lock().unwrap();

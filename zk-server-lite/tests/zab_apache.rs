@@ -79,16 +79,19 @@ async fn our_member_follows_an_apache_leader_and_counts_in_its_quorum() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut addrs = BTreeMap::new();
+    // Ours keeps its listeners bound; the JVMs bind theirs from the config.
+    let (mut addrs, mut listeners) = zab_member::reserve(1);
     let mut client_ports = BTreeMap::new();
     for id in 1..=3 {
-        addrs.insert(
-            id,
-            PeerAddrs {
-                quorum: SocketAddr::from(([127, 0, 0, 1], free_port())),
-                election: SocketAddr::from(([127, 0, 0, 1], free_port())),
-            },
-        );
+        if id > 1 {
+            addrs.insert(
+                id,
+                PeerAddrs {
+                    quorum: SocketAddr::from(([127, 0, 0, 1], free_port())),
+                    election: SocketAddr::from(([127, 0, 0, 1], free_port())),
+                },
+            );
+        }
         client_ports.insert(id, free_port());
     }
     let servers: String = addrs
@@ -134,6 +137,7 @@ async fn our_member_follows_an_apache_leader_and_counts_in_its_quorum() {
     let ours = zab_member::start_member(
         1,
         &addrs,
+        listeners.remove(&1),
         &[],
         &config_text,
         Arc::new(Mutex::new(zab_member::Disk::default())),

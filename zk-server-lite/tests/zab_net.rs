@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zk_server_lite::peer::PeerAddrs;
 use zk_server_lite::zab::{PeerState, Sid, zxid};
 
 mod zab_member;
@@ -52,37 +51,17 @@ fn all_serving_with(members: &BTreeMap<Sid, Member>, n: usize) -> bool {
         && states.iter().all(|s| s.len() == n && *s == states[0])
 }
 
-fn addresses(n: Sid) -> BTreeMap<Sid, PeerAddrs> {
-    let mut addrs = BTreeMap::new();
-    for id in 1..=n {
-        // Free ports: bind and release (the members bind them again at once).
-        let port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-        };
-        addrs.insert(
-            id,
-            PeerAddrs {
-                quorum: port(),
-                election: port(),
-            },
-        );
-    }
-    addrs
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_voters_and_an_observer_survive_two_losses() {
     let epoch0 = Instant::now();
-    let addrs = addresses(6);
+    let (addrs, mut listeners) = zab_member::reserve(6);
     let mut members = BTreeMap::new();
     for id in 1..=6 {
         let disk = Arc::new(Mutex::new(Disk::default()));
+        let l = listeners.remove(&id);
         members.insert(
             id,
-            start_member(id, &addrs, &[6], "version=0", disk, epoch0).await,
+            start_member(id, &addrs, l, &[6], "version=0", disk, epoch0).await,
         );
     }
     wait_for("a leader and everyone serving", || {
@@ -132,13 +111,22 @@ async fn five_voters_and_an_observer_survive_two_losses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_elect_broadcast_fail_over_and_catch_up() {
     let epoch0 = Instant::now();
-    let addrs = addresses(3);
+    let (addrs, mut listeners) = zab_member::reserve(3);
     let mut members = BTreeMap::new();
     for id in 1..=3 {
         let disk = Arc::new(Mutex::new(Disk::default()));
         members.insert(
             id,
-            start_member(id, &addrs, &[], "version=0", disk, epoch0).await,
+            start_member(
+                id,
+                &addrs,
+                listeners.remove(&id),
+                &[],
+                "version=0",
+                disk,
+                epoch0,
+            )
+            .await,
         );
     }
     wait_for("a leader and everyone serving", || {
@@ -180,7 +168,16 @@ async fn three_members_elect_broadcast_fail_over_and_catch_up() {
     .await;
 
     // The old leader restarts from its disk and catches up.
-    let restarted = start_member(leader, &addrs, &[], "version=0", old.disk.clone(), epoch0).await;
+    let restarted = start_member(
+        leader,
+        &addrs,
+        None,
+        &[],
+        "version=0",
+        old.disk.clone(),
+        epoch0,
+    )
+    .await;
     members.insert(leader, restarted);
     let ok = tokio::time::timeout(Duration::from_secs(60), async {
         while !all_serving_with(&members, 30) {

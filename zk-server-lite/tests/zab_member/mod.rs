@@ -60,19 +60,66 @@ fn decode(mut b: Bytes) -> Vec<Proposal> {
     out
 }
 
+/// A member's two listening sockets, bound before anyone dials them (binding and releasing a
+/// free port lets an outgoing connection take it first).
+pub struct Listeners {
+    pub election: std::net::TcpListener,
+    pub quorum: std::net::TcpListener,
+}
+
+/// Binds `n` members' ports on loopback and keeps them.
+pub fn reserve(n: Sid) -> (BTreeMap<Sid, PeerAddrs>, BTreeMap<Sid, Listeners>) {
+    let mut addrs = BTreeMap::new();
+    let mut listeners = BTreeMap::new();
+    for id in 1..=n {
+        let election = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let quorum = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        addrs.insert(
+            id,
+            PeerAddrs {
+                quorum: quorum.local_addr().expect("addr"),
+                election: election.local_addr().expect("addr"),
+            },
+        );
+        listeners.insert(id, Listeners { election, quorum });
+    }
+    (addrs, listeners)
+}
+
+async fn bind(addr: std::net::SocketAddr) -> TcpListener {
+    for _ in 0..100 {
+        if let Ok(l) = TcpListener::bind(addr).await {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("cannot bind {addr} again");
+}
+
 /// Starts member `id` of `addrs` (those in `observers` observe); `config` is the
 /// configuration text it announces (Apache parses it).
 pub async fn start_member(
     id: Sid,
     addrs: &BTreeMap<Sid, PeerAddrs>,
+    listeners: Option<Listeners>,
     observers: &[Sid],
     config: &str,
     disk: Arc<Mutex<Disk>>,
     epoch0: Instant,
 ) -> Member {
     let me = addrs[&id];
-    let election = TcpListener::bind(me.election).await.expect("election port");
-    let quorum = TcpListener::bind(me.quorum).await.expect("quorum port");
+    let (election, quorum) = match listeners {
+        Some(l) => {
+            l.election.set_nonblocking(true).expect("nonblocking");
+            l.quorum.set_nonblocking(true).expect("nonblocking");
+            (
+                TcpListener::from_std(l.election).expect("election port"),
+                TcpListener::from_std(l.quorum).expect("quorum port"),
+            )
+        }
+        // A restart binds its ports again; an outgoing connection may hold one for a moment.
+        None => (bind(me.election).await, bind(me.quorum).await),
+    };
     let (etx, mut erx) = mpsc::unbounded_channel();
     let peers = Peers::start(
         PeerConfig {

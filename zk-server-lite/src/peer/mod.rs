@@ -389,30 +389,28 @@ impl Manager {
                 if sid == self.myid() || !self.cfg.members.contains_key(&sid) {
                     return;
                 }
-                {
-                    let generation = self.next_gen;
-                    self.next_gen += 1;
-                    let (read, write) = stream.into_split();
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    self.tasks.push(tokio::spawn(writer(write, rx)));
-                    let events = self.events.clone();
-                    let itx2 = itx.clone();
-                    let reader = tokio::spawn(async move {
-                        let _ = read_notifications(read, leftover, sid, events).await;
-                        let _ = itx2.send(Internal::ElectionDown { sid, generation });
-                    });
-                    if let Some(frame) = self.pending.remove(&sid) {
-                        let _ = tx.send(frame);
-                    }
-                    self.elections.insert(
-                        sid,
-                        Conn {
-                            generation,
-                            tx,
-                            reader,
-                        },
-                    );
+                let generation = self.next_gen;
+                self.next_gen += 1;
+                let (read, write) = stream.into_split();
+                let (tx, rx) = mpsc::unbounded_channel();
+                self.tasks.push(tokio::spawn(writer(write, rx)));
+                let events = self.events.clone();
+                let itx2 = itx.clone();
+                let reader = tokio::spawn(async move {
+                    let _ = read_notifications(read, leftover, sid, events).await;
+                    let _ = itx2.send(Internal::ElectionDown { sid, generation });
+                });
+                if let Some(frame) = self.pending.remove(&sid) {
+                    let _ = tx.send(frame);
                 }
+                self.elections.insert(
+                    sid,
+                    Conn {
+                        generation,
+                        tx,
+                        reader,
+                    },
+                );
             }
             Internal::ElectionDown { sid, generation } => {
                 if self
@@ -447,28 +445,14 @@ impl Manager {
                 let (tx, rx) = mpsc::unbounded_channel();
                 self.tasks.push(tokio::spawn(writer(write, rx)));
                 let events = self.events.clone();
-                let itx2 = itx.clone();
-                let reader = tokio::spawn(async move {
-                    let mut r = Reader::new(read);
-                    while let Ok(Some((packet, snapshot))) = r.next(Sender::Leader).await {
-                        match wire::decode(&packet, Sender::Leader, snapshot) {
-                            Ok(message) => {
-                                let _ = events.send(Event::Packet {
-                                    from: leader,
-                                    message,
-                                });
-                            }
-                            Err(e) => {
-                                tracing::warn!(leader, error = %e, "bad packet from the leader");
-                                break;
-                            }
-                        }
-                    }
-                    let _ = itx2.send(Internal::QuorumDown {
-                        sid: leader,
-                        generation,
-                    });
-                });
+                let reader = tokio::spawn(read_quorum(
+                    Reader::new(read),
+                    Sender::Leader,
+                    leader,
+                    generation,
+                    events,
+                    itx.clone(),
+                ));
                 self.leader = Some((
                     leader,
                     Some(Conn {
@@ -483,7 +467,7 @@ impl Manager {
                 sid,
                 message,
                 writer: write,
-                reader: mut r,
+                reader: r,
             } => {
                 if !self.leading || !self.cfg.members.contains_key(&sid) {
                     return;
@@ -496,22 +480,15 @@ impl Manager {
                 let (tx, rx) = mpsc::unbounded_channel();
                 self.tasks.push(tokio::spawn(writer(write, rx)));
                 let events = self.events.clone();
-                let itx2 = itx.clone();
                 let _ = events.send(Event::Packet { from: sid, message });
-                let reader = tokio::spawn(async move {
-                    while let Ok(Some((packet, _))) = r.next(Sender::Learner).await {
-                        match wire::decode(&packet, Sender::Learner, None) {
-                            Ok(message) => {
-                                let _ = events.send(Event::Packet { from: sid, message });
-                            }
-                            Err(e) => {
-                                tracing::warn!(sid, error = %e, "bad packet from a learner");
-                                break;
-                            }
-                        }
-                    }
-                    let _ = itx2.send(Internal::QuorumDown { sid, generation });
-                });
+                let reader = tokio::spawn(read_quorum(
+                    r,
+                    Sender::Learner,
+                    sid,
+                    generation,
+                    events,
+                    itx.clone(),
+                ));
                 self.learners.insert(
                     sid,
                     Conn {
@@ -665,6 +642,33 @@ impl Reader {
         }
         Ok(Some((packet, None)))
     }
+}
+
+/// Passes a quorum connection's packets to the engine until it closes or sends nonsense,
+/// then reports it down.
+async fn read_quorum(
+    mut r: Reader,
+    sender: Sender,
+    from: Sid,
+    generation: u64,
+    events: mpsc::UnboundedSender<Event>,
+    itx: mpsc::UnboundedSender<Internal>,
+) {
+    while let Ok(Some((packet, snapshot))) = r.next(sender).await {
+        match wire::decode(&packet, sender, snapshot) {
+            Ok(message) => {
+                let _ = events.send(Event::Packet { from, message });
+            }
+            Err(e) => {
+                tracing::warn!(from, ?sender, error = %e, "bad quorum packet: closing");
+                break;
+            }
+        }
+    }
+    let _ = itx.send(Internal::QuorumDown {
+        sid: from,
+        generation,
+    });
 }
 
 /// An accepted quorum connection: the first packet names the learner.

@@ -49,6 +49,19 @@ pub(super) enum Phase {
     Serving,
 }
 
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Connecting => "connecting",
+            Phase::AwaitLeaderInfo => "waiting for LEADERINFO",
+            Phase::AwaitSyncMode => "waiting for DIFF/TRUNC/SNAP",
+            Phase::Syncing => "syncing",
+            Phase::AwaitUpToDate => "waiting for UPTODATE",
+            Phase::Serving => "serving",
+        }
+    }
+}
+
 /// A learner's state (follower or observer).
 #[derive(Debug)]
 pub(super) struct Learner {
@@ -87,14 +100,7 @@ impl Learner {
     }
 
     pub(super) fn phase_name(&self) -> &'static str {
-        match self.phase {
-            Phase::Connecting => "connecting",
-            Phase::AwaitLeaderInfo => "waiting for LEADERINFO",
-            Phase::AwaitSyncMode => "waiting for DIFF/TRUNC/SNAP",
-            Phase::Syncing => "syncing",
-            Phase::AwaitUpToDate => "waiting for UPTODATE",
-            Phase::Serving => "serving",
-        }
+        self.phase.name()
     }
 
     /// What was appended but not applied (to fast-forward on exit), in order.
@@ -331,14 +337,7 @@ impl Zab {
                 let why = format!(
                     "unexpected {} from the leader while {}",
                     message.name(),
-                    match phase {
-                        Phase::Connecting => "connecting",
-                        Phase::AwaitLeaderInfo => "waiting for LEADERINFO",
-                        Phase::AwaitSyncMode => "waiting for DIFF/TRUNC/SNAP",
-                        Phase::Syncing => "syncing",
-                        Phase::AwaitUpToDate => "waiting for UPTODATE",
-                        Phase::Serving => "serving",
-                    }
+                    phase.name()
                 );
                 self.give_up(&why);
             }

@@ -3,11 +3,13 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod state;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use zk_server_lite::peer::wire::WireContext;
@@ -35,29 +37,6 @@ pub struct Member {
     pub status: Arc<Mutex<Status>>,
     pub proposals: mpsc::UnboundedSender<Bytes>,
     pub task: tokio::task::JoinHandle<()>,
-}
-
-fn encode(state: &[Proposal]) -> Bytes {
-    let mut b = BytesMut::new();
-    for p in state {
-        b.put_i64(p.zxid);
-        b.put_u32(p.data.len() as u32);
-        b.put_slice(&p.data);
-    }
-    b.freeze()
-}
-
-fn decode(mut b: Bytes) -> Vec<Proposal> {
-    let mut out = Vec::new();
-    while b.remaining() >= 12 {
-        let zxid = b.get_i64();
-        let len = b.get_u32() as usize;
-        out.push(Proposal {
-            zxid,
-            data: b.split_to(len),
-        });
-    }
-    out
 }
 
 /// A member's two listening sockets, bound before anyone dials them (binding and releasing a
@@ -190,14 +169,14 @@ pub async fn start_member(
                         s.applied.retain(|p| p.zxid <= z);
                     }
                     Action::InstallSnapshot { zxid, snapshot } => {
-                        let state = decode(snapshot);
+                        let state = state::decode(snapshot);
                         d.log.clear();
                         d.snapshot = Some((zxid, state.clone()));
                         s.applied = state;
                     }
                     Action::Apply(p) | Action::FastForward(p) => s.applied.push(p),
                     Action::SendSnapshot { to, zxid } => {
-                        peers.send_snapshot(to, zxid, encode(&s.applied));
+                        peers.send_snapshot(to, zxid, state::encode(&s.applied));
                     }
                     Action::StateChanged { state, .. } => s.state = Some(state),
                     Action::StartServing => s.serving = true,

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use zk_server_lite::zab::{
@@ -817,7 +817,7 @@ impl Cluster {
                     );
                     return;
                 }
-                let snapshot = encode_state(&node.state);
+                let snapshot = crate::state::encode(&node.state);
                 self.send_packet(id, to, Message::Snap { zxid: at, snapshot });
             }
             Action::Disconnect { sid } => {
@@ -900,7 +900,7 @@ impl Cluster {
                 self.log(format!("#{id} TRUNC to {}", zxid::hex(z)));
             }
             Action::InstallSnapshot { zxid: z, snapshot } => {
-                let state = decode_state(snapshot);
+                let state = crate::state::decode(snapshot);
                 let node = self.nodes.get_mut(&id).expect("node");
                 node.unsynced.clear();
                 node.disk.log.clear();
@@ -1043,27 +1043,6 @@ impl Cluster {
         }
         true
     }
-}
-
-fn encode_state(state: &[Proposal]) -> Bytes {
-    let mut b = BytesMut::new();
-    for p in state {
-        b.put_i64(p.zxid);
-        b.put_u32(p.data.len() as u32);
-        b.put_slice(&p.data);
-    }
-    b.freeze()
-}
-
-fn decode_state(mut b: Bytes) -> Vec<Proposal> {
-    let mut out = Vec::new();
-    while b.remaining() >= 12 {
-        let zxid = b.get_i64();
-        let len = b.get_u32() as usize;
-        let data = b.split_to(len.min(b.remaining()));
-        out.push(Proposal { zxid, data });
-    }
-    out
 }
 
 /// `0x100000001-0x100000009 0x200000001-…` for traces.

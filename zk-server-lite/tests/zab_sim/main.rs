@@ -15,6 +15,8 @@
 
 mod cluster;
 mod invariants;
+#[path = "../zab_member/state.rs"]
+mod state;
 
 use cluster::{Cluster, Schedule, Stats};
 

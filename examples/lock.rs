@@ -78,7 +78,12 @@ async fn run() -> Result<(), Failure> {
     let mut stale = None;
     for task in tasks {
         let last = task.await??;
-        stale = stale.or(last);
+        // The oldest of the workers' last tokens: older than the newest unless only one
+        // worker ever held the lock (taking the first worker's could pick the newest itself).
+        stale = match (stale, last) {
+            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+            (a, b) => a.or(b),
+        };
     }
 
     let (data, _) = admin.get_data(&counter).await?;
